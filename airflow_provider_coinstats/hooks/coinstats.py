@@ -1,0 +1,125 @@
+"""CoinStatsHook: turns an Airflow connection into a configured CoinStats client.
+
+The hook is the only place that reads a connection. Operators, sensors and triggers call its
+domain methods (``get_credit_usage()``, ``request(...)``) and never build URLs or headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.connection import (
+    get_async_connection,
+    get_async_extra_dejson,
+)
+from airflow.sdk import BaseHook
+from airflow.sdk.log import mask_secret
+
+from airflow_provider_coinstats.client import CoinStatsClient
+from airflow_provider_coinstats.config import ClientConfig
+from airflow_provider_coinstats.exceptions import CoinStatsError
+
+try:
+    from airflow.sdk.log import amask_secret
+except ImportError:  # Airflow 3.2: the sync call may block on the supervisor, so run it aside
+
+    async def amask_secret(secret: Any, name: str | None = None) -> None:  # type: ignore[misc]
+        await asyncio.to_thread(mask_secret, secret, name)
+
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from airflow.sdk import Connection
+
+    from airflow_provider_coinstats.models import CreditUsage
+
+
+class CoinStatsHook(BaseHook):
+    """Talk to the CoinStats Public API with the key held in an Airflow connection.
+
+    The connection (type ``coinstats``) keeps the API key in its password field; its host is an
+    optional base URL (default ``https://openapiv1.coinstats.app/v1``) and its extras tune
+    ``timeout``, ``max_retries``, ``requests_per_second`` and ``auth_type``.
+
+    :param coinstats_conn_id: the connection to use.
+    """
+
+    conn_name_attr = "coinstats_conn_id"
+    default_conn_name = "coinstats_default"
+    conn_type = "coinstats"
+    hook_name = "CoinStats"
+
+    def __init__(self, coinstats_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.coinstats_conn_id = coinstats_conn_id
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(coinstats_conn_id={self.coinstats_conn_id!r})"
+
+    @staticmethod
+    def config_from_connection(conn: Connection, extra: Mapping[str, Any]) -> ClientConfig:
+        """Validate a connection's fields into client settings."""
+        return ClientConfig.from_connection_fields(
+            conn.conn_id,
+            host=conn.host,
+            password=conn.password,
+            extra=extra,
+            port=conn.port,
+            schema=conn.schema,
+        )
+
+    @classmethod
+    async def aclient(cls, coinstats_conn_id: str) -> CoinStatsClient:
+        """Build a client inside an event loop (the triggerer) without blocking it.
+
+        Connection, extras and masking go through their async forms: their sync forms message
+        the supervisor and can deadlock a loop that has another call in flight.
+        """
+        conn = await get_async_connection(coinstats_conn_id, cls)
+        config = cls.config_from_connection(conn, await get_async_extra_dejson(conn))
+        await amask_secret(config.api_key)
+        return CoinStatsClient(config)
+
+    @cached_property
+    def client(self) -> CoinStatsClient:
+        """The configured client, built on first use (never while a DAG file is parsed)."""
+        conn = self.get_connection(self.coinstats_conn_id)
+        config = self.config_from_connection(conn, conn.extra_dejson)
+        # The worker masks connection passwords itself; the CLI and the API server do not.
+        mask_secret(config.api_key)
+        return CoinStatsClient(config)
+
+    def get_conn(self) -> CoinStatsClient:
+        """Airflow's generic accessor: the configured :class:`CoinStatsClient`."""
+        return self.client
+
+    def get_credit_usage(self) -> CreditUsage:
+        """Credit figures of the current billing period (``GET /usage/credits``, free)."""
+        return self.client.get_credit_usage()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+    ) -> Any:
+        """Call any CoinStats endpoint and return its parsed JSON.
+
+        :param method: HTTP method, e.g. ``GET``.
+        :param path: endpoint path without the ``/v1`` prefix, e.g. ``/coins``.
+        :param params: query parameters; lists are sent comma-separated.
+        :param json: request body for POST/PATCH endpoints.
+        """
+        return self.client.request(method, path, params=params, json=json)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the key with the free ``/usage/credits`` endpoint (Airflow's Test button)."""
+        try:
+            usage = self.get_credit_usage()
+        except CoinStatsError as error:
+            return False, str(error)
+        return True, f"Connection works. {usage.summary()}"
