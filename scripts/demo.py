@@ -1,0 +1,196 @@
+"""Run an example DAG under a real Airflow: SQLite metadata DB, the real ``airflow`` CLI.
+
+Against the offline CoinStats sandbox by default; against the real API when COINSTATS_API_KEY is
+set (COINSTATS_BASE_URL optionally overrides the host). Run through ``bash scripts/demo.sh``,
+which sets up the virtualenv first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DAGS = ROOT / "example_dags"
+SANDBOX_KEY = "sandbox-demo-key"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "dag_id",
+        nargs="?",
+        default="example_coinstats_credit_usage",
+        help="example DAG to run (default: %(default)s); see example_dags/",
+    )
+    parser.add_argument(
+        "--home",
+        type=Path,
+        default=ROOT / ".airflow-demo",
+        help="AIRFLOW_HOME for the demo (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--free-credits-after",
+        type=float,
+        metavar="SECONDS",
+        help="sandbox only: start with nearly all credits spent and free them after SECONDS, "
+        "to watch a credit gate wait and then pass",
+    )
+    args = parser.parse_args()
+    if not (DAGS / f"{args.dag_id}.py").exists():
+        names = sorted(p.stem for p in DAGS.glob("example_*.py"))
+        parser.error(f"no example DAG {args.dag_id!r}; choose one of: {', '.join(names)}")
+
+    args.home.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(args.home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    step(f"migrating the SQLite metadata DB in {args.home}")
+    run(["airflow", "db", "migrate"], env, quiet=True)
+
+    with coinstats_backend(args.free_credits_after) as connection:
+        env["AIRFLOW_CONN_COINSTATS_DEFAULT"] = json.dumps(connection)
+        step(f"airflow dags test {args.dag_id}")
+        log_path = args.home / f"{args.dag_id}.log"
+        started = time.monotonic()
+        with log_path.open("w") as log:
+            subprocess.run(
+                ["airflow", "dags", "test", args.dag_id],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                check=False,
+            )
+        elapsed = time.monotonic() - started
+
+    state, results = read_run(args.home / "airflow.db", args.dag_id)
+    print_task_lines(log_path)
+    for task_id, value in results:
+        print(f"    XCom {task_id}: {json.dumps(value)}")
+    step(f"DAG run {state} in {elapsed:.1f} s (full log: {log_path})")
+    return 0 if state == "success" else 1
+
+
+@contextmanager
+def coinstats_backend(free_credits_after: float | None) -> Iterator[dict[str, object]]:
+    """Yield the connection (as Airflow's JSON form) for the real API or a sandbox we start."""
+    key = os.environ.get("COINSTATS_API_KEY")
+    if key:
+        step("using the real CoinStats API (COINSTATS_API_KEY is set)")
+        connection: dict[str, object] = {"conn_type": "coinstats", "password": key}
+        if os.environ.get("COINSTATS_BASE_URL"):
+            connection["host"] = os.environ["COINSTATS_BASE_URL"]
+        yield connection
+        return
+    timer: threading.Timer | None = None
+    sandbox = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "airflow_provider_coinstats.sandbox",
+            "--port",
+            "0",
+            "--api-key",
+            SANDBOX_KEY,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert sandbox.stdout is not None
+        banner = sandbox.stdout.readline().strip()
+        match = re.search(r"http://127\.0\.0\.1:\d+", banner)
+        if not match:
+            raise SystemExit(f"the sandbox did not start: {banner!r}")
+        step(banner)
+        if free_credits_after is not None:
+            timer = schedule_credit_refill(match.group(0), free_credits_after)
+        yield {
+            "conn_type": "coinstats",
+            "host": match.group(0),
+            "password": SANDBOX_KEY,
+            # The sandbox has no per-second limit unless asked; keep the demo quick.
+            "extra": {"requests_per_second": 20},
+        }
+    finally:
+        if timer is not None:
+            timer.cancel()
+        sandbox.terminate()
+        sandbox.wait(timeout=10)
+
+
+def schedule_credit_refill(url: str, seconds: float) -> threading.Timer:
+    """Spend the sandbox down to 100 credits now; give 45,000 used back after ``seconds``."""
+    from airflow_provider_coinstats.sandbox import SandboxControl
+
+    control = SandboxControl(url)
+    state = control.state()
+    control.set_credits(used=state["totalCredits"] - 100)
+    step(f"sandbox spent down to 100 credits; freeing credits in {seconds:g} s")
+
+    def refill() -> None:
+        control.set_credits(used=45_000)
+        step("sandbox credits freed: 55,000 left")
+
+    timer = threading.Timer(seconds, refill)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def read_run(db: Path, dag_id: str) -> tuple[str, list[tuple[str, object]]]:
+    """State and return values of the newest run, straight from the metadata DB."""
+    with sqlite3.connect(db) as con:
+        row = con.execute(
+            "SELECT id, run_id, state FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1",
+            (dag_id,),
+        ).fetchone()
+        if row is None:
+            return "not created", []
+        xcoms = con.execute(
+            "SELECT task_id, value FROM xcom WHERE dag_id = ? AND run_id = ? "
+            "AND key = 'return_value' ORDER BY timestamp",
+            (dag_id, row[1]),
+        ).fetchall()
+    return row[2], [(task_id, json.loads(value)) for task_id, value in xcoms]
+
+
+def print_task_lines(log_path: Path) -> None:
+    """The lines a person wants from the verbose `dags test` log: our own, and errors."""
+    wanted = re.compile(
+        r"CoinStats |credits left|waiting:|passed:|impossible:|credits? (cost|spent)|"
+        r"Marking task as|ERROR|Error:"
+    )
+    for line in log_path.read_text(errors="replace").splitlines():
+        if wanted.search(line):
+            print("    " + line.strip()[:300])
+
+
+def step(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def run(command: list[str], env: dict[str, str], *, quiet: bool = False) -> None:
+    done = subprocess.run(command, env=env, capture_output=quiet, text=True, check=False)
+    if done.returncode:
+        if quiet:
+            sys.stderr.write(done.stdout + done.stderr)
+        raise SystemExit(f"`{' '.join(command)}` failed with exit code {done.returncode}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
