@@ -1,0 +1,174 @@
+"""CreditBudgetSensor: let credit-hungry tasks run only when the CoinStats budget allows."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import pendulum
+from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_coinstats import exceptions
+from airflow_provider_coinstats.budget import CreditBudget
+from airflow_provider_coinstats.exceptions import CoinStatsError
+from airflow_provider_coinstats.gate import (
+    budget_kwargs,
+    build_budget,
+    error_means_wait,
+    gate_result,
+)
+from airflow_provider_coinstats.hooks.coinstats import CoinStatsHook
+from airflow_provider_coinstats.metrics import emit_credit_gauges
+from airflow_provider_coinstats.params import is_template
+from airflow_provider_coinstats.triggers.coinstats import CreditBudgetTrigger
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class CreditBudgetSensor(BaseSensorOperator):
+    """Wait until the CoinStats account has the credits the downstream work needs.
+
+    Every poke reads the free ``/usage/credits`` endpoint and asks a
+    :class:`~airflow_provider_coinstats.budget.CreditBudget` whether the work may run; all
+    conditions must hold. Each poke logs its decision in one line, e.g.
+    ``waiting: 4,000 credits left, need 5,000 + reserve 1,000``, and the sensor returns to XCom
+    the usage figures, the decision and its ``reason``.
+
+    It fails at once (no retries) when waiting cannot help: the requirement exceeds the plan
+    (``required + reserve > total``), or CoinStats rejects the key. Transient trouble (429, 5xx,
+    timeouts) only logs a warning and counts as "not yet".
+
+    Works in ``poke`` and ``reschedule`` mode, and deferred (``deferrable=True``), where one
+    triggerer serves every waiting gate of a connection with one credit reading per interval.
+
+    :param coinstats_conn_id: the CoinStats connection (templated).
+    :param required_credits: what the gated work will spend (templated): a number, or a list of
+        planned calls ``{"method", "path", "params", "json", "times"}`` priced from the
+        CoinStats price list.
+    :param min_remaining_credits: credits that must remain after the work (templated).
+    :param min_remaining_ratio: a reserve as a fraction 0..1 of the period's total (templated).
+    :param pace: spend at most the elapsed share of the billing period.
+    :param pace_slack: fraction 0..1 of the total that pacing may run ahead.
+    :param billing_cycle_day: day of month (1..31) the billing period starts.
+    :param billing_timezone: IANA time zone of the billing period.
+    :param price_overrides: ``{"GET /path": credits}`` for endpoints missing from the price list.
+    :param deferrable: wait in the triggerer instead of a worker; defaults to
+        ``[operators] default_deferrable``.
+    """
+
+    template_fields: Sequence[str] = (
+        "coinstats_conn_id",
+        "required_credits",
+        "min_remaining_credits",
+        "min_remaining_ratio",
+    )
+    template_fields_renderers = {"required_credits": "json"}
+    ui_color = "#fff4d6"
+
+    def __init__(
+        self,
+        *,
+        coinstats_conn_id: str = CoinStatsHook.default_conn_name,
+        required_credits: float | str | Sequence[Mapping[str, Any]] = 0,
+        min_remaining_credits: float | str = 0,
+        min_remaining_ratio: float | str = 0.0,
+        pace: bool = False,
+        pace_slack: float = 0.0,
+        billing_cycle_day: int = 1,
+        billing_timezone: str = "UTC",
+        price_overrides: Mapping[str, float] | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.coinstats_conn_id = coinstats_conn_id
+        self.required_credits = required_credits
+        self.min_remaining_credits = min_remaining_credits
+        self.min_remaining_ratio = min_remaining_ratio
+        self.pace = pace
+        self.pace_slack = pace_slack
+        self.billing_cycle_day = billing_cycle_day
+        self.billing_timezone = billing_timezone
+        self.price_overrides = dict(price_overrides) if price_overrides else None
+        self.deferrable = deferrable
+        # Fail while the DAG is parsed when nothing waits on a template: a typo in a budget
+        # should break the DAG import, not a run at 3 am.
+        if not any(is_template(v) for v in self._template_values()):
+            self._budget()
+
+    def _template_values(self) -> list[Any]:
+        return [self.required_credits, self.min_remaining_credits, self.min_remaining_ratio]
+
+    def _budget(self) -> CreditBudget:
+        return build_budget(
+            required_credits=self.required_credits,
+            min_remaining_credits=self.min_remaining_credits,
+            min_remaining_ratio=self.min_remaining_ratio,
+            pace=self.pace,
+            pace_slack=self.pace_slack,
+            billing_cycle_day=self.billing_cycle_day,
+            billing_timezone=self.billing_timezone,
+            price_overrides=self.price_overrides,
+        )
+
+    @cached_property
+    def hook(self) -> CoinStatsHook:
+        return CoinStatsHook(coinstats_conn_id=self.coinstats_conn_id)
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        budget = self._budget()
+        try:
+            usage = self.hook.get_credit_usage()
+        except CoinStatsError as error:
+            if error_means_wait(error):
+                self.log.warning("not yet: could not read credits (%s); will poke again", error)
+                return PokeReturnValue(is_done=False)
+            raise AirflowFailException(str(error)) from error
+        emit_credit_gauges(self.coinstats_conn_id, usage)
+        decision = budget.evaluate(usage)
+        self.log.info("%s", decision.reason)
+        if decision.impossible:
+            raise AirflowFailException(f"CoinStats credit gate cannot pass: {decision.reason}")
+        result = gate_result(usage, decision, pendulum.now("UTC"))
+        return PokeReturnValue(is_done=decision.passed, xcom_value=result)
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        # Check once here: a budget that already allows the work costs no deferral at all.
+        first = self.poke(context)
+        if first.is_done:
+            return first.xcom_value
+        self.defer(
+            trigger=CreditBudgetTrigger(
+                coinstats_conn_id=self.coinstats_conn_id,
+                poke_interval=self.poke_interval,
+                **budget_kwargs(self._budget()),
+            ),
+            method_name="execute_complete",
+            # A deferral timeout comes back as a sensor timeout, so soft_fail applies.
+            timeout=timedelta(seconds=self.timeout),
+        )
+
+    def execute_complete(self, context: Context, event: Mapping[str, Any] | None = None) -> Any:
+        """Resume after the trigger: return the same XCom dict as the poke path, or raise the
+        same kind of error it would have raised."""
+        if not isinstance(event, Mapping) or event.get("status") not in ("success", "error"):
+            raise AirflowFailException(f"CoinStats credit gate got an unexpected event: {event!r}")
+        if event["status"] == "success":
+            result = event.get("result")
+            if not isinstance(result, Mapping):
+                raise AirflowFailException(f"CoinStats credit gate event has no result: {event!r}")
+            self.log.info("%s", result.get("reason"))
+            return dict(result)
+        message = str(event.get("message", "unknown error"))
+        if event.get("fail_fast", True):
+            raise AirflowFailException(message)
+        error_class = getattr(exceptions, str(event.get("error")), None)
+        if isinstance(error_class, type) and issubclass(error_class, CoinStatsError):
+            raise error_class(message)
+        raise CoinStatsError(message)
