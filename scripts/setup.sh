@@ -30,13 +30,17 @@ if [ -z "$UV" ]; then
 fi
 
 stamp="$VENV/.installed-airflow-$AIRFLOW_VERSION"
-if [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ]; then
+if [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ] && [ "$stamp" -nt scripts/constraints ]; then
   exit 0  # already set up for this Airflow version and these dependencies
 fi
 
 echo "==> installing apache-airflow==$AIRFLOW_VERSION and the provider into $VENV"
 [ -x "$VENV/bin/python" ] || "$UV" venv --quiet --python "$PYTHON" "$VENV"
 rm -f "$VENV"/.installed-airflow-*
+constraints=()
+if [ -f "scripts/constraints/airflow-$AIRFLOW_VERSION.txt" ]; then
+  constraints=(--constraint "scripts/constraints/airflow-$AIRFLOW_VERSION.txt")
+fi
 UV_COMPILE_BYTECODE=1 "$UV" pip install --quiet --python "$VENV/bin/python" \
-  -e ".[test]" "apache-airflow==$AIRFLOW_VERSION"
+  "${constraints[@]}" -e ".[test]" "apache-airflow==$AIRFLOW_VERSION"
 touch "$stamp"

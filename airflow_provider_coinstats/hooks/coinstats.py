@@ -22,7 +22,7 @@ from airflow_provider_coinstats.config import ClientConfig
 from airflow_provider_coinstats.exceptions import CoinStatsError
 
 try:
-    from airflow.sdk.log import amask_secret
+    from airflow.sdk.log import amask_secret  # type: ignore[attr-defined]  # 3.3+
 except ImportError:  # Airflow 3.2: the sync call may block on the supervisor, so run it aside
 
     async def amask_secret(secret: Any, name: str | None = None) -> None:  # type: ignore[misc]
