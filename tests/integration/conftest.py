@@ -17,6 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_DAGS = ROOT / "example_dags"
+TEST_DAGS = Path(__file__).resolve().parent / "dags"
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 
 
@@ -58,12 +59,19 @@ class RealAirflow:
             raise AssertionError(f"airflow {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
         return done.stdout + done.stderr
 
-    def dags_test(self, dag_id: str, *, env: dict[str, str], timeout: float = 300) -> DagRunResult:
+    def dags_test(
+        self,
+        dag_id: str,
+        *,
+        env: dict[str, str],
+        dags_folder: Path = EXAMPLE_DAGS,
+        timeout: float = 300,
+    ) -> DagRunResult:
         """``airflow dags test`` (the CLI face of ``dag.test()``), then read the run from the DB."""
         started = time.monotonic()
         done = subprocess.run(
             [AIRFLOW, "dags", "test", dag_id],
-            env={**self.env, **env},
+            env={**self.env, "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder), **env},
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -217,3 +217,28 @@ def test_execute_complete_returns_the_poke_dict_or_raises_like_poke() -> None:
         )
     with pytest.raises(AirflowFailException, match="unexpected event"):
         sensor.execute_complete(CTX, {"status": "maybe"})
+
+
+def test_poke_emits_credit_gauges(coinstats_conn: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk.observability.stats import Stats
+
+    sent: list[tuple[str, float]] = []
+    monkeypatch.setattr(Stats, "gauge", lambda stat, value, *a, **k: sent.append((stat, value)))
+    gate(required_credits=1).poke(CTX)
+    assert ("coinstats.credits.remaining", 55_000) in sent
+    assert ("coinstats.credits.total.coinstats_default", 100_000) in sent
+
+
+def test_exponential_backoff_and_max_wait_still_reach_the_budget(coinstats_conn: Sandbox) -> None:
+    coinstats_conn.set_credits(used=99_000)
+    timer = threading.Timer(0.4, coinstats_conn.set_credits, kwargs={"used": 0})
+    timer.start()
+    try:
+        sensor = gate(
+            required_credits=5_000, poke_interval=0.05, exponential_backoff=True, max_wait=0.2
+        )
+        assert sensor.execute(CTX)["remaining_credits"] == 100_000
+    finally:
+        timer.cancel()
+    # Backoff spaced the pokes out: far fewer than 0.4 s / 0.05 s would have made.
+    assert 2 <= coinstats_conn.count(path="/usage/credits") <= 6
