@@ -46,8 +46,10 @@ class RealAirflow:
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         }
 
-    def cli(self, *args: str, env: dict[str, str] | None = None, timeout: float = 300) -> str:
-        done = subprocess.run(
+    def run_cli(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
             [AIRFLOW, *args],
             env={**self.env, **(env or {})},
             capture_output=True,
@@ -55,6 +57,10 @@ class RealAirflow:
             timeout=timeout,
             check=False,
         )
+
+    def cli(self, *args: str, env: dict[str, str] | None = None, timeout: float = 300) -> str:
+        """Run a CLI command that must succeed; return what it printed."""
+        done = self.run_cli(*args, env=env, timeout=timeout)
         if done.returncode:
             raise AssertionError(f"airflow {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
         return done.stdout + done.stderr
