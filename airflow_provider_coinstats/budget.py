@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import pendulum
 
+from airflow_provider_coinstats.models import whole
+
 if TYPE_CHECKING:
     from datetime import datetime
 
@@ -286,6 +288,4 @@ def _figure(credits: float) -> str:
 
 
 def _json_number(value: float | None) -> float | None:
-    if value is None or not float(value).is_integer():
-        return value
-    return int(value)
+    return None if value is None else whole(value)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, NamedTuple, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from airflow_provider_coinstats.exceptions import CoinStatsConfigError
+from airflow_provider_coinstats.models import whole
 from airflow_provider_coinstats.prices import ALL_MULTIPLIER, PRICES, Price
 
 if TYPE_CHECKING:
@@ -118,7 +119,7 @@ def estimate_credits(
     query: dict[str, object] = dict(_query_in(path))
     query.update(params or {})
     rules = PRICES[endpoint.key] if endpoint is not None else Price(base)
-    return _tidy(base * _multiplier(rules, query, json))
+    return whole(base * _multiplier(rules, query, json))
 
 
 def estimate_plan(
@@ -166,7 +167,7 @@ def estimate_plan(
         except CoinStatsConfigError as error:
             raise CoinStatsConfigError(f"{where}: {error.message}") from error
         total += cost * times
-    return _tidy(total)
+    return whole(total)
 
 
 def _segments(path: str) -> list[str]:
@@ -271,8 +272,3 @@ def _weight(item: object) -> int:
         # ``wallets`` items read "connectionId:address"; a bare network has no colon.
         connection = str(item).split(":", 1)[0]
     return ALL_MULTIPLIER if str(connection).strip().lower() == "all" else 1
-
-
-def _tidy(credits: Credits) -> Credits:
-    """Whole numbers as int, so 44.0 reads as 44."""
-    return int(credits) if float(credits).is_integer() else credits

@@ -12,6 +12,11 @@ from airflow_provider_coinstats.exceptions import CoinStatsResponseError
 Credits = int | float
 
 
+def whole(value: Credits) -> Credits:
+    """A whole number as ``int`` (``44.0`` reads and serialises as ``44``); fractions stay."""
+    return int(value) if float(value).is_integer() else value
+
+
 def _credits(payload: Mapping[str, Any], field: str) -> Credits:
     if field not in payload:
         raise CoinStatsResponseError(
@@ -27,7 +32,7 @@ def _credits(payload: Mapping[str, Any], field: str) -> Credits:
         )
     if value != value or value in (float("inf"), float("-inf")):  # NaN or infinite
         raise CoinStatsResponseError(f"CoinStats /usage/credits field {field!r} is {value!r}")
-    return int(value) if float(value).is_integer() else value
+    return whole(value)
 
 
 @dataclass(frozen=True, slots=True)

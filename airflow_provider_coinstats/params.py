@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from airflow_provider_coinstats.exceptions import CoinStatsConfigError
+from airflow_provider_coinstats.models import whole
 
 
 def is_template(value: Any) -> bool:
@@ -32,4 +33,4 @@ def credits_param(name: str, value: Any, *, allow_template: bool = False) -> int
         raise CoinStatsConfigError(
             f"{name} must be a non-negative number of credits, got {value!r}"
         )
-    return int(number) if number.is_integer() else number
+    return whole(number)

@@ -19,6 +19,7 @@ from airflow_provider_coinstats.exceptions import (
 )
 from airflow_provider_coinstats.hooks.coinstats import CoinStatsHook
 from airflow_provider_coinstats.metrics import emit_credit_gauges
+from airflow_provider_coinstats.models import whole
 from airflow_provider_coinstats.params import credits_param, is_template
 
 if TYPE_CHECKING:
@@ -241,7 +242,7 @@ class CoinStatsOperator(BaseOperator):
         )
         answer = self.hook.request(self.method, pull.endpoint, params=query, json=self.json)
         pull.calls += 1
-        pull.credits = _tidy(pull.credits + cost)
+        pull.credits = whole(pull.credits + cost)
         items = answer.get("result") if isinstance(answer, Mapping) else answer
         size = f" ({len(items)} items)" if isinstance(items, list) else ""
         self.log.info("%s: %s credits%s", label, f"{cost:,}", size)
@@ -394,8 +395,3 @@ def _write(target: ObjectStoragePath, encoded: bytes) -> None:
         # Object stores have no directories to create; a local disk does.
         target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(encoded)
-
-
-def _tidy(credits: Credits) -> Credits:
-    """Whole numbers as int, so 6.0 reads as 6."""
-    return int(credits) if float(credits).is_integer() else credits
