@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +22,11 @@ from datetime import datetime
 import pendulum
 
 from airflow_provider_coinstats.client import CoinStatsClient
-from airflow_provider_coinstats.exceptions import CoinStatsConfigError, CoinStatsError
+from airflow_provider_coinstats.exceptions import (
+    CoinStatsAuthError,
+    CoinStatsConfigError,
+    CoinStatsError,
+)
 from airflow_provider_coinstats.models import CreditUsage
 
 ClientFactory = Callable[[str], Awaitable[CoinStatsClient]]
@@ -50,6 +55,7 @@ class SharedCreditPoller:
         self._client: CoinStatsClient | None = None
         self._last: Reading | None = None
         self._in_flight: asyncio.Future[Reading] | None = None
+        self._closed = False
         self.users = 0
         self.requests_sent = 0
 
@@ -67,18 +73,25 @@ class SharedCreditPoller:
         return reading.usage, reading.checked_at
 
     async def _fetch(self) -> Reading:
+        usage: CreditUsage | None = None
+        error: CoinStatsError | None = None
         try:
             if self._client is None:
                 self._client = await self._build_client()
             self.requests_sent += 1
-            usage: CreditUsage | None = await asyncio.to_thread(self._client.get_credit_usage)
-            error: CoinStatsError | None = None
+            usage = await asyncio.to_thread(self._client.get_credit_usage)
         except CoinStatsError as exc:
-            usage, error = None, exc
+            error = exc
+            if isinstance(exc, CoinStatsAuthError):
+                # Read the connection afresh next time, so a key fixed in Airflow is picked up
+                # without restarting the triggerer.
+                self._drop_client()
         finally:
             self._in_flight = None
         reading = Reading(usage, error, pendulum.now("UTC"), time.monotonic())
         self._last = reading
+        if self._closed:
+            self._drop_client()  # the last user left while this request was on the wire
         return reading
 
     async def _build_client(self) -> CoinStatsClient:
@@ -91,21 +104,32 @@ class SharedCreditPoller:
                 f"Could not load CoinStats connection {self.conn_id!r}: {exc}"
             ) from exc
 
+    def _drop_client(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
+        """Close the client; one in use by a request in flight is closed when it returns."""
+        self._closed = True
+        if self._in_flight is None:
+            self._drop_client()
 
 
 # One poller per (event loop, connection): asyncio futures belong to the loop that made them.
-_pollers: dict[tuple[int, str], SharedCreditPoller] = {}
+# Keyed by the loop object itself, weakly, so a closed loop's pollers go with it and a new loop
+# can never inherit them (an id() may be reused).
+_pollers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, SharedCreditPoller]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def acquire_poller(conn_id: str, client_factory: ClientFactory) -> SharedCreditPoller:
     """The running loop's poller for ``conn_id``; pair every call with :func:`release_poller`."""
-    key = (id(asyncio.get_running_loop()), conn_id)
-    poller = _pollers.get(key)
+    loop_pollers = _pollers.setdefault(asyncio.get_running_loop(), {})
+    poller = loop_pollers.get(conn_id)
     if poller is None:
-        poller = _pollers[key] = SharedCreditPoller(conn_id, client_factory)
+        poller = loop_pollers[conn_id] = SharedCreditPoller(conn_id, client_factory)
     poller.users += 1
     return poller
 
@@ -113,8 +137,14 @@ def acquire_poller(conn_id: str, client_factory: ClientFactory) -> SharedCreditP
 def release_poller(poller: SharedCreditPoller) -> None:
     """Drop a user; the last one closes the poller, so a rotated key is read afresh next time."""
     poller.users -= 1
-    if poller.users <= 0:
-        for key, candidate in list(_pollers.items()):
-            if candidate is poller:
-                del _pollers[key]
-        poller.close()
+    if poller.users > 0:
+        return
+    for loop_pollers in list(_pollers.values()):
+        if loop_pollers.get(poller.conn_id) is poller:
+            del loop_pollers[poller.conn_id]
+    poller.close()
+
+
+def active_pollers() -> list[SharedCreditPoller]:
+    """Every poller still in use, in any loop (for tests and diagnostics)."""
+    return [poller for loop_pollers in _pollers.values() for poller in loop_pollers.values()]

@@ -6,7 +6,6 @@ domain methods (``get_credit_usage()``, ``request(...)``) and never build URLs o
 
 from __future__ import annotations
 
-import asyncio
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +15,7 @@ from airflow.providers.common.compat.connection import (
 )
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
+from asgiref.sync import sync_to_async
 
 from airflow_provider_coinstats.client import CoinStatsClient
 from airflow_provider_coinstats.config import ClientConfig
@@ -26,7 +26,11 @@ try:
 except ImportError:  # Airflow 3.2: the sync call may block on the supervisor, so run it aside
 
     async def amask_secret(secret: Any, name: str | None = None) -> None:  # type: ignore[misc]
-        await asyncio.to_thread(mask_secret, secret, name)
+        # asgiref's thread, not asyncio.to_thread: in the triggerer the sync call reaches the
+        # supervisor through async_to_sync, which only from an asgiref thread runs on this loop
+        # (under its comms lock); from any other thread it interleaves frames with the loop's
+        # own calls and kills the trigger runner ("Response read out of order").
+        await sync_to_async(mask_secret)(secret, name)
 
 
 if TYPE_CHECKING:
