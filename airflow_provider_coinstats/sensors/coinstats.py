@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pendulum
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_provider_coinstats import exceptions
 from airflow_provider_coinstats.budget import CreditBudget
@@ -140,7 +140,14 @@ class CreditBudgetSensor(BaseSensorOperator):
         if not self.deferrable:
             return super().execute(context)
         # Check once here: a budget that already allows the work costs no deferral at all.
-        first = self.poke(context)
+        try:
+            first = self.poke(context)
+        except AirflowFailException as error:
+            # The same soft_fail/never_fail handling the poke loop applies to a failed poke.
+            if self.soft_fail or self.never_fail:
+                flag = "soft_fail" if self.soft_fail else "never_fail"
+                raise AirflowSkipException(f"Skipping because {flag} is set: {error}") from error
+            raise
         if first.is_done:
             return first.xcom_value
         self.defer(

@@ -242,3 +242,15 @@ def test_exponential_backoff_and_max_wait_still_reach_the_budget(coinstats_conn:
         timer.cancel()
     # Backoff spaced the pokes out: far fewer than 0.4 s / 0.05 s would have made.
     assert 2 <= coinstats_conn.count(path="/usage/credits") <= 6
+
+
+def test_deferrable_first_check_honours_soft_fail(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_COINSTATS_DEFAULT", connection_json(sandbox.url, key="revoked-key-123")
+    )
+    with pytest.raises(AirflowSkipException, match="soft_fail.*rejected the API key"):
+        gate(required_credits=1, deferrable=True, soft_fail=True).execute(CTX)
+    with pytest.raises(AirflowFailException, match="rejected the API key"):
+        gate(required_credits=1, deferrable=True).execute(CTX)
