@@ -250,7 +250,7 @@ def test_deferrable_first_check_honours_soft_fail(
     monkeypatch.setenv(
         "AIRFLOW_CONN_COINSTATS_DEFAULT", connection_json(sandbox.url, key="revoked-key-123")
     )
-    with pytest.raises(AirflowSkipException, match="soft_fail.*rejected the API key"):
+    with pytest.raises(AirflowSkipException, match=r"soft_fail.*rejected the API key"):
         gate(required_credits=1, deferrable=True, soft_fail=True).execute(CTX)
     with pytest.raises(AirflowFailException, match="rejected the API key"):
         gate(required_credits=1, deferrable=True).execute(CTX)
