@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any
 
 import requests
+from requests.auth import AuthBase
 
 from airflow_provider_coinstats import __version__
 from airflow_provider_coinstats.config import ClientConfig
@@ -62,11 +63,7 @@ class CoinStatsClient:
         )
         self._owns_session = session is None
         self.session = session or requests.Session()
-        self._auth_headers = (
-            {"Authorization": f"Bearer {config.api_key}"}
-            if config.auth_type == "bearer"
-            else {"X-API-KEY": config.api_key}
-        )
+        self._auth = _KeyAuth(config.api_key, bearer=config.auth_type == "bearer")
 
     def __repr__(self) -> str:
         return (
@@ -92,7 +89,15 @@ class CoinStatsClient:
 
     def get_credit_usage(self) -> CreditUsage:
         """Read ``GET /usage/credits`` (free of charge) into a :class:`CreditUsage`."""
-        return CreditUsage.from_api(self.request("GET", CREDITS_PATH))
+        payload = self.request("GET", CREDITS_PATH)
+        try:
+            return CreditUsage.from_api(payload)
+        except CoinStatsResponseError as error:
+            # The message quotes what CoinStats sent (a field's value or names); scrub the key
+            # from it, should a broken proxy ever echo request headers into the body.
+            problem = _scrub(error.message, self.config.api_key)
+        # Raised out here, so the unscrubbed original is not chained to it as __context__.
+        raise CoinStatsResponseError(problem, status_code=200)
 
     # -- transport -----------------------------------------------------------------------------
 
@@ -135,7 +140,7 @@ class CoinStatsClient:
         self, method: str, url: str, path: str, params: Mapping[str, Any] | None, body: Any
     ) -> Any:
         self.rate_limiter.acquire()
-        headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **self._auth_headers}
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         try:
             response = self.session.request(
                 method,
@@ -143,7 +148,11 @@ class CoinStatsClient:
                 params=_query(params),
                 json=body,
                 headers=headers,
+                auth=self._auth,
                 timeout=self.config.timeout,
+                # requests would resend X-API-KEY to wherever a redirect points, another host
+                # included (it strips only Authorization); CoinStats does not redirect its API.
+                allow_redirects=False,
             )
             content = response.content  # read the body here, so a cut-off body is caught here
         except requests.Timeout as exc:
@@ -156,7 +165,7 @@ class CoinStatsClient:
                 f"Could not reach CoinStats at {self.config.base_url} for {method} {path}: "
                 f"{_describe_transport_error(exc)}"
             ) from None
-        if response.status_code >= 400:
+        if response.status_code >= 300:
             raise self._error_from_response(response, method, path)
         return _parse_json(content, response, method, path, self.config.api_key)
 
@@ -172,6 +181,14 @@ class CoinStatsClient:
             "request_id": request_id,
         }
         conn = f"connection {self.config.conn_id!r}" if self.config.conn_id else "the client"
+        if status < 400:
+            location = _snippet(response.headers.get("Location", "").encode(), self.config.api_key)
+            return CoinStatsRequestError(
+                f"CoinStats redirected {method} {path} to {location or 'nowhere'!r} (HTTP "
+                f"{status}); redirects are not followed, so the key never goes elsewhere. If "
+                f"that is CoinStats' new address, set it as the host of {conn}.",
+                **details,
+            )
         if status == 401:
             return CoinStatsAuthError(
                 f"CoinStats rejected the API key of {conn} (HTTP 401{said}). "
@@ -205,6 +222,26 @@ class CoinStatsClient:
         return CoinStatsRequestError(
             f"CoinStats refused {method} {path} (HTTP {status}{said})", **details
         )
+
+
+class _KeyAuth(AuthBase):
+    """Sets the key header on each request as requests prepares it, so that no variable along
+    our own call path holds the key: Airflow's DEV-mode tracebacks print every frame's locals.
+
+    :param key: the API key (or OAuth token).
+    :param bearer: send ``Authorization: Bearer <key>`` instead of ``X-API-KEY: <key>``.
+    """
+
+    def __init__(self, key: str, *, bearer: bool) -> None:
+        self._header = "Authorization" if bearer else "X-API-KEY"
+        self._value = f"Bearer {key}" if bearer else key
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers[self._header] = self._value
+        return request
+
+    def __repr__(self) -> str:
+        return f"_KeyAuth({self._header})"
 
 
 def _query(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -253,16 +290,21 @@ def _error_details(response: requests.Response, secret: str) -> tuple[str | None
     request_id = body.get("requestId")
     return (
         _snippet(str(message).encode(), secret) if message else None,
-        str(request_id)[:64] if request_id else None,
+        _scrub(str(request_id), secret)[:64] if request_id else None,
     )
+
+
+def _scrub(text: str, secret: str) -> str:
+    """``text`` with every occurrence of the key replaced by ``***``."""
+    return text.replace(secret, "***") if secret else text
 
 
 def _snippet(content: bytes, secret: str) -> str:
     """A short, single-line, printable excerpt of a body, HTML tags dropped, the key scrubbed
     (should a proxy ever echo request headers back)."""
-    text = content[:2000].decode("utf-8", errors="replace")
-    if secret:
-        text = text.replace(secret, "***")
+    # Scrub before cutting: a cut through the key would leave a prefix the scrub cannot find.
+    head = content[: 2000 + len(secret.encode())].decode("utf-8", errors="replace")
+    text = _scrub(head, secret)[:2000]
     text = re.sub(r"<[^>]*>", " ", text)
     text = re.sub(r"\s+", " ", "".join(c if c.isprintable() else " " for c in text)).strip()
     return text[:_SNIPPET_CHARS] + ("..." if len(text) > _SNIPPET_CHARS else "")

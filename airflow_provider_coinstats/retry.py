@@ -19,6 +19,15 @@ from airflow_provider_coinstats.exceptions import CoinStatsError, CoinStatsRateL
 # carried out (and charged), so those are retried only after a 429, which did no work.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
+#: How a policy built without ``sleep`` waits between attempts. It is read at every wait, so a
+#: test can ``monkeypatch.setattr(retry, "sleep_between_attempts", waits.append)`` to skip the
+#: waiting of policies it cannot reach, such as the one the hook builds from its connection.
+sleep_between_attempts: Callable[[float], None] = time.sleep
+
+
+def _sleep_between_attempts(seconds: float) -> None:
+    sleep_between_attempts(seconds)
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -37,7 +46,9 @@ class RetryPolicy:
     max_retry_after: float = 60.0
     total_timeout: float = 120.0
     # Seams for tests: a fake sleep skips real waiting; a seeded random makes jitter repeatable.
-    sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
+    sleep: Callable[[float], None] = field(
+        default=_sleep_between_attempts, repr=False, compare=False
+    )
     random: Callable[[], float] = field(default=random.random, repr=False, compare=False)
 
     def should_retry(self, error: CoinStatsError, method: str, attempt: int) -> bool:

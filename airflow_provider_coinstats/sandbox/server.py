@@ -63,6 +63,9 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     # stop() must not wait for clients that keep idle keep-alive connections open.
     block_on_close = False
+    # socketserver's default backlog of 5 drops the connects of a burst of clients, which the
+    # kernel then retries only after 1 s, 3 s, 7 s ...: stalls that look like slow answers.
+    request_queue_size = 256
 
     def __init__(self, port: int, core: SandboxCore) -> None:
         self.core = core
