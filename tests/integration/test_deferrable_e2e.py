@@ -217,7 +217,7 @@ def test_deferred_gate_waits_in_the_triggerer_then_passes(
     )
     # Free credits only once the scheduler has seen the worker exit after deferring: a trigger
     # firing before that hits a race in Airflow's scheduler that fails the task
-    # (apache/airflow#67287, #72716), whatever the trigger does.
+    # (apache/airflow#66374, #67287), whatever the trigger does.
     deployment.wait_for(
         "the scheduler to see the worker exit after deferring",
         lambda: (
