@@ -94,7 +94,8 @@ def get_provider_info() -> dict[str, Any]:
                         "as Authorization: Bearer.",
                         "schema": {
                             "type": ["string", "null"],
-                            "enum": [*AUTH_TYPES, None],
+                            # No null option: the UI's select has a clear button of its own.
+                            "enum": list(AUTH_TYPES),
                             "default": "api_key",
                         },
                     },

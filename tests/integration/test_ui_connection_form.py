@@ -64,7 +64,7 @@ def test_api_server_serves_the_coinstats_connection_form(
         assert extras["timeout"]["schema"]["default"] == 30.0
         assert extras["max_retries"]["schema"]["maximum"] == 20
         assert extras["requests_per_second"]["schema"]["type"] == ["number", "null"]
-        assert extras["auth_type"]["schema"]["enum"] == ["api_key", "bearer", None]
+        assert extras["auth_type"]["schema"]["enum"] == ["api_key", "bearer"]
     finally:
         server.terminate()  # a lone api-server exits cleanly on SIGTERM
         try:

@@ -62,4 +62,4 @@ def test_ui_connection_form_metadata_has_the_coinstats_fields() -> None:
     extra = meta.extra_fields or {}
     assert set(extra) >= {"timeout", "max_retries", "requests_per_second", "auth_type"}
     assert extra["max_retries"]["schema"]["default"] == 3
-    assert extra["auth_type"]["schema"]["enum"] == ["api_key", "bearer", None]
+    assert extra["auth_type"]["schema"]["enum"] == ["api_key", "bearer"]
