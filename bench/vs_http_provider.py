@@ -1,0 +1,468 @@
+"""This provider against the Airflow HTTP provider, on the same offline sandbox, in one run.
+
+Four scenarios, each run for both sides against one CoinStats sandbox on 127.0.0.1:
+
+1. a rejected key (401) and a forbidden endpoint (403) while one gate is deferred:
+   ``CreditBudgetTrigger`` against ``HttpSensorTrigger`` on ``/usage/credits``, poke interval
+   1 s, a 3 s window;
+2. 100 deferred gates on one account for 10 intervals of 0.2 s, none passing:
+   ``CreditBudgetTrigger`` x 100 (budget not met) against ``HttpSensorTrigger`` x 100 (kept
+   waiting by a 404, the only answer it waits on);
+3. two 503s then a 200, a 503 that never ends and a rejected key, one sync call each:
+   ``CoinStatsHook.get_credit_usage()`` against ``HttpHook.run``,
+   ``HttpHook.run_with_advanced_retry`` (its docstring's tenacity arguments) and
+   ``HttpAsyncHook.run`` (the hook inside ``HttpSensorTrigger``);
+4. the median wall time of one ``/usage/credits`` call, 200 sequential calls through each sync
+   hook, as a ratio.
+
+    .venv/bin/python bench/vs_http_provider.py      # about 20 s; talks only to 127.0.0.1
+
+Needs the HTTP provider: ``pip install -e '.[bench]'`` (apache-airflow-providers-http>=6.3).
+Every loop is bounded in time and count; the script stops by itself and removes its
+AIRFLOW_HOME.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import atexit
+import json
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+# Airflow reads its home when first imported; never touch ~/airflow. Removed at exit (below).
+os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="coinstats-bench-")
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+# Both sides log every failed request (HttpAsyncHook a warning each, thousands in scenario 1);
+# Airflow's structlog output ignores logging.disable, so filter it by level, for both alike.
+os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "CRITICAL")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import aiohttp
+import tenacity
+from airflow.providers.http.hooks.http import HttpAsyncHook, HttpHook
+from airflow.providers.http.triggers.http import HttpSensorTrigger
+from airflow.triggers.base import BaseTrigger
+
+from airflow_provider_coinstats import retry
+from airflow_provider_coinstats.exceptions import CoinStatsError
+from airflow_provider_coinstats.hooks.coinstats import CoinStatsHook
+from airflow_provider_coinstats.sandbox import Fault, Sandbox
+from airflow_provider_coinstats.triggers.coinstats import CreditBudgetTrigger
+
+atexit.register(shutil.rmtree, os.environ["AIRFLOW_HOME"], ignore_errors=True)
+
+KEY = "bench-key-0123456789"
+REJECTED_KEY = "revoked-key-9876543210"
+CREDITS = "/usage/credits"
+#: Our client's pace: high enough that pacing never decides a result here.
+OURS_RPS = 10_000
+#: Hard cap on requests any one measurement may cause before it is cut short.
+REQUEST_CAP = 50_000
+
+
+# -- connections -------------------------------------------------------------------------------
+
+
+def coinstats_connection(url: str, key: str) -> dict[str, Any]:
+    return {
+        "conn_type": "coinstats",
+        "host": url,
+        "password": key,
+        "extra": {"requests_per_second": OURS_RPS},  # max_retries: the default, 3
+    }
+
+
+def http_connection(url: str, key: str) -> dict[str, Any]:
+    # HttpHook and HttpAsyncHook send the extra's non-reserved keys as request headers.
+    return {"conn_type": "http", "host": url, "extra": {"X-API-KEY": key}}
+
+
+@contextmanager
+def connections(**conns: dict[str, Any]) -> Iterator[None]:
+    """``AIRFLOW_CONN_<ID>`` variables for the block, removed afterwards."""
+    names = [f"AIRFLOW_CONN_{conn_id.upper()}" for conn_id in conns]
+    for name, conn in zip(names, conns.values(), strict=True):
+        os.environ[name] = json.dumps(conn)
+    try:
+        yield
+    finally:
+        for name in names:
+            os.environ.pop(name, None)
+
+
+# -- scenarios 1 and 2: triggers in one event loop ---------------------------------------------
+
+
+@dataclass
+class Window:
+    triggers: int
+    requests: int
+    ended: int
+    seconds: float  # until every trigger ended, or the window closed
+    events: list[Any] = field(default_factory=list)
+
+
+async def run_triggers(
+    box: Sandbox, triggers: list[BaseTrigger], window: float, *, stop_when_all_end: bool
+) -> Window:
+    """Run ``triggers`` in this loop, as a triggerer would, for at most ``window`` seconds (or
+    :data:`REQUEST_CAP` requests); then cancel the ones still running and count requests."""
+    box.clear_requests()
+    events: list[Any] = []
+
+    async def first_event(trigger: BaseTrigger) -> None:
+        stream: AsyncIterator[Any] = trigger.run()
+        async for event in stream:
+            events.append(event.payload)
+            return
+
+    started = time.monotonic()
+    tasks = [asyncio.create_task(first_event(trigger)) for trigger in triggers]
+    deadline = started + window
+    while time.monotonic() < deadline and box.count(path=CREDITS) < REQUEST_CAP:
+        if stop_when_all_end and all(task.done() for task in tasks):
+            break
+        await asyncio.sleep(0.01)
+    seconds = time.monotonic() - started
+    ended = sum(task.done() and not task.cancelled() for task in tasks)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.sleep(0.05)  # requests already on the wire reach the sandbox's log
+    return Window(len(triggers), box.count(path=CREDITS), ended, seconds, events)
+
+
+def scenario_rejected(box: Sandbox, window: float) -> list[tuple[str, str, Window]]:
+    """One deferred gate, poke interval 1 s, against a 401 (rejected key) and a 403."""
+    rows = []
+    cases = [
+        ("401: key rejected", REJECTED_KEY, None),
+        ("403: forbidden", KEY, Fault(kind="status", status=403, path=CREDITS, times=None)),
+    ]
+    for label, key, fault in cases:
+        box.clear_faults()
+        if fault is not None:
+            box.inject(fault)
+        with connections(
+            bench_s1_ours=coinstats_connection(box.url, key),
+            bench_s1_http=http_connection(box.url, key),
+        ):
+            ours = CreditBudgetTrigger(
+                coinstats_conn_id="bench_s1_ours", poke_interval=1.0, required_credits=1
+            )
+            theirs = HttpSensorTrigger(
+                endpoint=CREDITS, http_conn_id="bench_s1_http", method="GET", poke_interval=1.0
+            )
+            for name, trigger in (("CreditBudgetTrigger", ours), ("HttpSensorTrigger", theirs)):
+                result = asyncio.run(run_triggers(box, [trigger], window, stop_when_all_end=True))
+                rows.append((label, name, result))
+    box.clear_faults()
+    return rows
+
+
+def scenario_fanout(
+    box: Sandbox, count: int, intervals: int, interval: float
+) -> list[tuple[str, Window]]:
+    """``count`` deferred gates on one account for ``intervals`` poke intervals, none passing."""
+    window = intervals * interval
+    rows = []
+    with connections(
+        bench_s2_ours=coinstats_connection(box.url, KEY),
+        bench_s2_http=http_connection(box.url, KEY),
+    ):
+        # Ours: a budget the account cannot meet (nothing left), judged from the 200 body.
+        box.clear_faults()
+        box.set_credits(used=box.usage()["totalCredits"])  # type: ignore[arg-type]
+        ours: list[BaseTrigger] = [
+            CreditBudgetTrigger(
+                coinstats_conn_id="bench_s2_ours", poke_interval=interval, required_credits=1
+            )
+            for _ in range(count)
+        ]
+        rows.append(
+            (
+                "CreditBudgetTrigger (budget not met)",
+                asyncio.run(run_triggers(box, ours, window, stop_when_all_end=False)),
+            )
+        )
+        # Theirs: HttpSensorTrigger fires on any 2xx and cannot read the body, so only a 404
+        # keeps it waiting (sleeping poke_interval between requests).
+        box.inject(Fault(kind="status", status=404, path=CREDITS, times=None))
+        theirs: list[BaseTrigger] = [
+            HttpSensorTrigger(
+                endpoint=CREDITS, http_conn_id="bench_s2_http", method="GET", poke_interval=interval
+            )
+            for _ in range(count)
+        ]
+        rows.append(
+            (
+                "HttpSensorTrigger (kept waiting by a 404)",
+                asyncio.run(run_triggers(box, theirs, window, stop_when_all_end=False)),
+            )
+        )
+        box.clear_faults()
+        box.set_credits(used=0)
+    return rows
+
+
+# -- scenario 3: one sync call, transient and permanent failures -------------------------------
+
+
+@dataclass
+class Call:
+    requests: int
+    result: str
+    waits: str
+    seconds: float
+
+
+def describe(error: BaseException) -> str:
+    if isinstance(error, tenacity.RetryError):
+        last = error.last_attempt.exception()
+        inner = describe(last) if last is not None else "?"
+        return f"RetryError (last: {inner})"
+    if isinstance(error, CoinStatsError):
+        return f"{type(error).__name__}, status_code={error.status_code}"
+    text = str(error).replace("|", "/")
+    return f"{type(error).__name__}: '{text[:40]}'"
+
+
+def measure_call(box: Sandbox, fault: Fault | None, call: Callable[[], object]) -> Call:
+    box.clear_faults()
+    box.clear_requests()
+    if fault is not None:
+        box.inject(fault)
+    started = time.monotonic()
+    try:
+        call()
+        result = "ok"
+    except Exception as error:
+        result = describe(error)
+    seconds = time.monotonic() - started
+    box.clear_faults()
+    return Call(box.count(path=CREDITS), result, "", seconds)
+
+
+def fmt_waits(waits: list[float], slept: bool) -> str:
+    if not waits:
+        return "-"
+    shown = " + ".join(f"{w:.2f}" for w in waits[:4]) + (" + ..." if len(waits) > 4 else "")
+    return f"{shown} = {sum(waits):.2f} s {'slept' if slept else 'recorded, not slept'}"
+
+
+def ours_call(conn_id: str) -> object:
+    return CoinStatsHook(conn_id).get_credit_usage()
+
+
+def http_run(conn_id: str) -> object:
+    return HttpHook(method="GET", http_conn_id=conn_id).run(CREDITS).json()
+
+
+def http_advanced_retry(conn_id: str, waits: list[float]) -> object:
+    # The docstring's arguments, plus a sleep that records tenacity's waits instead of sleeping.
+    retry_args = {
+        "wait": tenacity.wait_exponential(),
+        "stop": tenacity.stop_after_attempt(10),
+        "retry": tenacity.retry_if_exception_type(Exception),
+        "sleep": waits.append,
+    }
+    hook = HttpHook(method="GET", http_conn_id=conn_id)
+    return hook.run_with_advanced_retry(_retry_args=retry_args, endpoint=CREDITS).json()
+
+
+def http_async_run(conn_id: str) -> object:
+    # As HttpSensorTrigger and HttpOperator call it: inside a session, body read before it closes.
+    async def call() -> object:
+        async with aiohttp.ClientSession() as session:
+            hook = HttpAsyncHook(method="GET", http_conn_id=conn_id)
+            response = await hook.run(session=session, endpoint=CREDITS)
+            return await response.json()
+
+    return asyncio.run(call())
+
+
+def scenario_retries(box: Sandbox) -> list[tuple[str, str, Call]]:
+    cases: list[tuple[str, str, Fault | None]] = [
+        ("503, 503, then 200", KEY, Fault(kind="status", status=503, path=CREDITS, times=2)),
+        ("503 on every request", KEY, Fault(kind="status", status=503, path=CREDITS, times=None)),
+        ("401: key rejected", REJECTED_KEY, None),
+    ]
+    rows: list[tuple[str, str, Call]] = []
+    random.seed(2026)  # our backoff jitter, repeatable
+    for number, (label, key, fault) in enumerate(cases):
+        # A fresh connection id per case: nothing cached from the previous one.
+        ours_id, http_id = f"bench_s3_ours_{number}", f"bench_s3_http_{number}"
+        conns = {
+            ours_id: coinstats_connection(box.url, key),
+            http_id: http_connection(box.url, key),
+        }
+        with connections(**conns):
+            waits: list[float] = []
+            original = retry.sleep_between_attempts
+            retry.sleep_between_attempts = waits.append  # record our backoff, don't sleep it
+            try:
+                outcome = measure_call(box, fault, partial(ours_call, ours_id))
+            finally:
+                retry.sleep_between_attempts = original
+            outcome.waits = fmt_waits(waits, slept=False)
+            rows.append((label, "CoinStatsHook.get_credit_usage()", outcome))
+
+            outcome = measure_call(box, fault, partial(http_run, http_id))
+            outcome.waits = "-"
+            rows.append((label, "HttpHook.run", outcome))
+
+            waits = []
+            outcome = measure_call(box, fault, partial(http_advanced_retry, http_id, waits))
+            outcome.waits = fmt_waits(waits, slept=False)
+            rows.append((label, "HttpHook.run_with_advanced_retry", outcome))
+
+            outcome = measure_call(box, fault, partial(http_async_run, http_id))
+            # Its waits (tenacity wait_fixed(1.0) between retry_limit=3 attempts) cannot be
+            # replaced from outside, so they are slept: one second per retry.
+            retries = max(0, outcome.requests - 1)
+            outcome.waits = fmt_waits([1.0] * retries, slept=True)
+            rows.append((label, "HttpAsyncHook.run", outcome))
+    return rows
+
+
+# -- scenario 4: per-call overhead -------------------------------------------------------------
+
+
+def scenario_overhead(box: Sandbox, calls: int) -> tuple[float, float, int, int]:
+    """Median seconds per call (ours, theirs) over ``calls`` each, interleaved in rounds."""
+    box.clear_faults()
+    with connections(
+        bench_s4_ours=coinstats_connection(box.url, KEY),
+        bench_s4_http=http_connection(box.url, KEY),
+    ):
+        ours_hook = CoinStatsHook("bench_s4_ours")
+        http_hook = HttpHook(method="GET", http_conn_id="bench_s4_http")
+
+        def ours() -> object:
+            return ours_hook.get_credit_usage()
+
+        def theirs() -> object:
+            return http_hook.run(CREDITS).json()
+
+        samples: dict[str, list[float]] = {"ours": [], "theirs": []}
+        requests: dict[str, int] = {"ours": 0, "theirs": 0}
+        for call in (ours, theirs):  # warm-up: imports, first connection
+            for _ in range(5):
+                call()
+        rounds = 4
+        for index in range(rounds):
+            order = [("ours", ours), ("theirs", theirs)]
+            if index % 2:
+                order.reverse()
+            for name, call in order:
+                box.clear_requests()
+                for _ in range(calls // rounds):
+                    started = time.perf_counter()
+                    call()
+                    samples[name].append(time.perf_counter() - started)
+                requests[name] += box.count(path=CREDITS)
+    return (
+        statistics.median(samples["ours"]),
+        statistics.median(samples["theirs"]),
+        requests["ours"],
+        requests["theirs"],
+    )
+
+
+# -- report ------------------------------------------------------------------------------------
+
+
+def report(args: argparse.Namespace) -> str:
+    out: list[str] = []
+    with Sandbox(api_key=KEY, total_credits=100_000, used_credits=0) as box:
+        out += [
+            f"## 1. One deferred gate, poke_interval 1 s, {args.window:g} s window",
+            "",
+            "| sandbox answers | trigger | requests | ended by itself | seconds | event |",
+            "|---|---|---:|---|---:|---|",
+        ]
+        for label, name, run in scenario_rejected(box, args.window):
+            event = "-"
+            if run.events:
+                payload = run.events[0]
+                event = (
+                    f"{payload.get('status')}: {payload.get('error')}"
+                    if isinstance(payload, dict)
+                    else repr(payload)
+                )
+            ended = "yes" if run.ended else "no (cancelled)"
+            out.append(
+                f"| {label} | {name} | {run.requests:,} | {ended} | {run.seconds:.2f} | {event} |"
+            )
+
+        out += [
+            "",
+            f"## 2. {args.gates} deferred gates on one account, {args.intervals} intervals of "
+            f"{args.interval:g} s ({args.intervals * args.interval:g} s window)",
+            "",
+            "| triggers | requests | per interval | per gate per interval | ended |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for name, run in scenario_fanout(box, args.gates, args.intervals, args.interval):
+            per_interval = run.requests / args.intervals
+            out.append(
+                f"| {run.triggers} x {name} | {run.requests:,} | {per_interval:,.1f} "
+                f"| {per_interval / run.triggers:.3f} | {run.ended} |"
+            )
+
+        out += [
+            "",
+            "## 3. One sync call (our retry waits and tenacity's recorded, not slept)",
+            "",
+            "| sandbox answers | call | requests | result | waits | seconds |",
+            "|---|---|---:|---|---|---:|",
+        ]
+        for label, name, call in scenario_retries(box):
+            out.append(
+                f"| {label} | {name} | {call.requests} | {call.result} | {call.waits} "
+                f"| {call.seconds:.2f} |"
+            )
+
+        if args.calls:
+            ours, theirs, ours_requests, theirs_requests = scenario_overhead(box, args.calls)
+            out += [
+                "",
+                f"## 4. Median wall time of one /usage/credits call, {args.calls} sequential "
+                "calls each",
+                "",
+                "| call | requests | median ms |",
+                "|---|---:|---:|",
+                f"| CoinStatsHook.get_credit_usage() | {ours_requests} | {ours * 1000:.3f} |",
+                f"| HttpHook.run(...).json() | {theirs_requests} | {theirs * 1000:.3f} |",
+                "",
+                f"Ratio ours / theirs: {ours / theirs:.2f}",
+            ]
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--window", type=float, default=3.0, help="scenario 1 window, seconds")
+    parser.add_argument("--gates", type=int, default=100, help="scenario 2 waiting gates")
+    parser.add_argument("--intervals", type=int, default=10, help="scenario 2 intervals")
+    parser.add_argument("--interval", type=float, default=0.2, help="scenario 2 poke interval")
+    parser.add_argument("--calls", type=int, default=200, help="scenario 4 calls; 0 skips it")
+    cli = parser.parse_args()
+    if not 0 < cli.window <= 30 or not 0 < cli.gates <= 1_000 or not 0 < cli.intervals <= 100:
+        parser.error("keep --window <= 30, --gates <= 1000 and --intervals <= 100")
+    if not 0.1 <= cli.interval <= 5 or not 0 <= cli.calls <= 5_000:
+        parser.error("keep --interval in 0.1..5 and --calls <= 5000")
+    print(report(cli))
