@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_coinstats.config import (
+from airflow_provider_coinstats.api.config import (
     AUTH_TYPES,
     DEFAULT_BASE_URL,
     DEFAULT_MAX_RETRIES,

@@ -56,10 +56,10 @@ from airflow.providers.http.hooks.http import HttpAsyncHook, HttpHook
 from airflow.providers.http.triggers.http import HttpSensorTrigger
 from airflow.triggers.base import BaseTrigger
 
-from airflow_provider_coinstats import retry
+from airflow_provider_coinstats.api import retry
 from airflow_provider_coinstats.exceptions import CoinStatsError
 from airflow_provider_coinstats.hooks.coinstats import CoinStatsHook
-from airflow_provider_coinstats.sandbox import Fault, Sandbox
+from airflow_provider_coinstats.testing.sandbox import Fault, Sandbox
 from airflow_provider_coinstats.triggers.coinstats import CreditBudgetTrigger
 
 atexit.register(shutil.rmtree, os.environ["AIRFLOW_HOME"], ignore_errors=True)

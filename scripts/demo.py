@@ -101,7 +101,7 @@ def coinstats_backend(free_credits_after: float | None) -> Iterator[dict[str, ob
         [
             sys.executable,
             "-m",
-            "airflow_provider_coinstats.sandbox",
+            "airflow_provider_coinstats.testing.sandbox",
             "--port",
             "0",
             "--api-key",
@@ -135,7 +135,7 @@ def coinstats_backend(free_credits_after: float | None) -> Iterator[dict[str, ob
 
 def schedule_credit_refill(url: str, seconds: float) -> threading.Timer:
     """Spend the sandbox down to 100 credits now; give 45,000 used back after ``seconds``."""
-    from airflow_provider_coinstats.sandbox import SandboxControl
+    from airflow_provider_coinstats.testing.sandbox import SandboxControl
 
     control = SandboxControl(url)
     state = control.state()

@@ -14,8 +14,8 @@ import pytest
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="coinstats-airflow-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-from airflow_provider_coinstats import ratelimit
-from airflow_provider_coinstats.sandbox import Sandbox
+from airflow_provider_coinstats.api import pacing
+from airflow_provider_coinstats.testing.sandbox import Sandbox
 
 #: A key that is easy to spot if it ever leaks into a log, an error or XCom.
 TEST_KEY = "cs-test-KEY-7f3a9c2e51d84b6a"
@@ -44,9 +44,9 @@ def coinstats_conn(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox
 @pytest.fixture(autouse=True)
 def _fresh_rate_limiters() -> Iterator[None]:
     """Per-connection buckets are process-wide by design; tests must not share them."""
-    ratelimit._buckets.clear()
+    pacing._buckets.clear()
     yield
-    ratelimit._buckets.clear()
+    pacing._buckets.clear()
 
 
 @pytest.fixture

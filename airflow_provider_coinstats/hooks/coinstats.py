@@ -17,9 +17,9 @@ from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 from asgiref.sync import sync_to_async
 
-from airflow_provider_coinstats.client import CoinStatsClient
-from airflow_provider_coinstats.config import ClientConfig
-from airflow_provider_coinstats.exceptions import CoinStatsError
+from airflow_provider_coinstats.api.client import CoinStatsClient
+from airflow_provider_coinstats.api.config import ClientConfig
+from airflow_provider_coinstats.api.exceptions import CoinStatsError
 
 try:
     from airflow.sdk.log import amask_secret  # type: ignore[attr-defined]  # 3.3+
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Connection
 
-    from airflow_provider_coinstats.models import CreditUsage
+    from airflow_provider_coinstats.api.models import CreditUsage
 
 
 class CoinStatsHook(BaseHook):

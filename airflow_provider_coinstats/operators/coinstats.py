@@ -12,20 +12,20 @@ import pendulum
 from airflow.sdk import BaseOperator, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_coinstats.credits import estimate_credits, estimate_plan
-from airflow_provider_coinstats.exceptions import (
+from airflow_provider_coinstats.api.exceptions import (
     CoinStatsConfigError,
     CoinStatsInsufficientCreditsError,
 )
+from airflow_provider_coinstats.api.models import whole
+from airflow_provider_coinstats.common.metrics import emit_credit_gauges
+from airflow_provider_coinstats.common.params import credits_param, is_template
+from airflow_provider_coinstats.credits.estimates import estimate_credits, estimate_plan
 from airflow_provider_coinstats.hooks.coinstats import CoinStatsHook
-from airflow_provider_coinstats.metrics import emit_credit_gauges
-from airflow_provider_coinstats.models import whole
-from airflow_provider_coinstats.params import credits_param, is_template
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_coinstats.models import Credits
+    from airflow_provider_coinstats.api.models import Credits
 
 
 class CreditUsageOperator(BaseOperator):

@@ -11,18 +11,18 @@ import pendulum
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from airflow_provider_coinstats import exceptions
-from airflow_provider_coinstats.budget import CreditBudget
-from airflow_provider_coinstats.exceptions import CoinStatsError
-from airflow_provider_coinstats.gate import (
+from airflow_provider_coinstats.api import exceptions
+from airflow_provider_coinstats.api.exceptions import CoinStatsError
+from airflow_provider_coinstats.common.gate import (
     budget_kwargs,
     build_budget,
     error_means_wait,
     gate_result,
 )
+from airflow_provider_coinstats.common.metrics import emit_credit_gauges
+from airflow_provider_coinstats.common.params import is_template
+from airflow_provider_coinstats.credits.budget import CreditBudget
 from airflow_provider_coinstats.hooks.coinstats import CoinStatsHook
-from airflow_provider_coinstats.metrics import emit_credit_gauges
-from airflow_provider_coinstats.params import is_template
 from airflow_provider_coinstats.triggers.coinstats import CreditBudgetTrigger
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ class CreditBudgetSensor(BaseSensorOperator):
     """Wait until the CoinStats account has the credits the downstream work needs.
 
     Every poke reads the free ``/usage/credits`` endpoint and asks a
-    :class:`~airflow_provider_coinstats.budget.CreditBudget` whether the work may run; all
+    :class:`~airflow_provider_coinstats.credits.budget.CreditBudget` whether the work may run; all
     conditions must hold. Each poke logs its decision in one line, e.g.
     ``waiting: 4,000 credits left, need 5,000 + reserve 1,000``, and the sensor returns to XCom
     the usage figures, the decision and its ``reason``.

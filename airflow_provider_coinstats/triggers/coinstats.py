@@ -9,16 +9,16 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_coinstats.budget import CreditBudget
-from airflow_provider_coinstats.exceptions import CoinStatsCreditsExhaustedError, CoinStatsError
-from airflow_provider_coinstats.gate import (
+from airflow_provider_coinstats.api.exceptions import CoinStatsCreditsExhaustedError, CoinStatsError
+from airflow_provider_coinstats.common.gate import (
     BUDGET_FIELDS,
     budget_kwargs,
     error_means_wait,
     gate_result,
 )
+from airflow_provider_coinstats.common.polling import acquire_poller, release_poller
+from airflow_provider_coinstats.credits.budget import CreditBudget
 from airflow_provider_coinstats.hooks.coinstats import CoinStatsHook
-from airflow_provider_coinstats.polling import acquire_poller, release_poller
 
 #: The longest a trigger waits between attempts while CoinStats keeps failing.
 MAX_BACKOFF_SECONDS = 300.0
@@ -43,12 +43,12 @@ class CreditBudgetTrigger(BaseTrigger):
       after ``max_consecutive_failures`` failures in a row.
 
     All triggers of one connection in one triggerer share one credit reading per interval
-    (:mod:`airflow_provider_coinstats.polling`).
+    (:mod:`airflow_provider_coinstats.common.polling`).
 
     :param coinstats_conn_id: the CoinStats connection.
     :param poke_interval: seconds between budget checks.
     :param max_consecutive_failures: transient failures in a row before giving up.
-    :param budget: the :class:`~airflow_provider_coinstats.budget.CreditBudget` fields.
+    :param budget: the :class:`~airflow_provider_coinstats.credits.budget.CreditBudget` fields.
     """
 
     def __init__(

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 import pytest
 
-from airflow_provider_coinstats.sandbox import Sandbox
+from airflow_provider_coinstats.testing.sandbox import Sandbox
 from tests.conftest import TEST_KEY
 from tests.integration.conftest import RealAirflow
 

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import psutil
 import pytest
 
-from airflow_provider_coinstats.sandbox import Sandbox
+from airflow_provider_coinstats.testing.sandbox import Sandbox
 from tests.conftest import TEST_KEY, connection_json
 from tests.integration.conftest import AIRFLOW
 

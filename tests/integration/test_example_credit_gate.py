@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from airflow_provider_coinstats.sandbox import Sandbox
+from airflow_provider_coinstats.testing.sandbox import Sandbox
 from tests.conftest import TEST_KEY, connection_json
 from tests.integration.conftest import TEST_DAGS, RealAirflow
 

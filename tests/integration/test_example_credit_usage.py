@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_coinstats.sandbox import Sandbox
+from airflow_provider_coinstats.testing.sandbox import Sandbox
 from tests.conftest import TEST_KEY, connection_json
 from tests.integration.conftest import RealAirflow
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_coinstats.sandbox import Sandbox
+from airflow_provider_coinstats.testing.sandbox import Sandbox
 from tests.conftest import TEST_KEY, connection_json
 from tests.integration.conftest import RealAirflow
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_coinstats.sandbox import Sandbox
+from airflow_provider_coinstats.testing.sandbox import Sandbox
 
 EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
 

@@ -27,7 +27,7 @@ import structlog
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 from airflow.sdk.log import redact
 
-from airflow_provider_coinstats import retry
+from airflow_provider_coinstats.api import retry
 from airflow_provider_coinstats.exceptions import (
     CoinStatsAuthError,
     CoinStatsError,
@@ -36,11 +36,11 @@ from airflow_provider_coinstats.exceptions import (
 )
 from airflow_provider_coinstats.hooks.coinstats import CoinStatsHook
 from airflow_provider_coinstats.operators.coinstats import CreditUsageOperator
-from airflow_provider_coinstats.sandbox import Fault, Sandbox
 from airflow_provider_coinstats.sensors.coinstats import CreditBudgetSensor
+from airflow_provider_coinstats.testing.sandbox import Fault, Sandbox
 from airflow_provider_coinstats.triggers.coinstats import CreditBudgetTrigger
 from tests.conftest import TEST_KEY, connection_json
-from tests.unit.test_fault_matrix import CASES, CONN_ID, Case, error_texts, run_case
+from tests.unit.hooks.test_fault_matrix import CASES, CONN_ID, Case, error_texts, run_case
 
 FRAGMENT = 12
 

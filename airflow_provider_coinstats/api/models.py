@@ -1,0 +1,105 @@
+"""Typed answers of the CoinStats API, parsed once at the client boundary."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow_provider_coinstats.api.exceptions import CoinStatsResponseError
+
+Credits = int | float
+
+
+def whole(value: Credits) -> Credits:
+    """A whole number as ``int`` (``44.0`` reads and serialises as ``44``); fractions stay."""
+    return int(value) if float(value).is_integer() else value
+
+
+def _credits(payload: Mapping[str, Any], field: str) -> Credits:
+    if field not in payload:
+        raise CoinStatsResponseError(
+            f"CoinStats /usage/credits answered without the field {field!r}; "
+            f"fields present: {sorted(payload)[:10]}"
+        )
+    value = payload[field]
+    # bool is an int in Python; a JSON true is not a credit count.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise CoinStatsResponseError(
+            f"CoinStats /usage/credits field {field!r} should be a number, got "
+            f"{type(value).__name__} {str(value)[:40]!r}"
+        )
+    if value != value or value in (float("inf"), float("-inf")):  # NaN or infinite
+        raise CoinStatsResponseError(f"CoinStats /usage/credits field {field!r} is {value!r}")
+    return whole(value)
+
+
+@dataclass(frozen=True, slots=True)
+class CreditUsage:
+    """What ``GET /usage/credits`` says about the current billing period.
+
+    :param total_credits: the period's credit limit, active top-ups included.
+    :param used_credits: credits spent so far this period.
+    :param remaining_credits: credits left this period.
+    :param subscription: the plan name as CoinStats spells it (e.g. ``"PRO"``).
+    """
+
+    total_credits: Credits
+    used_credits: Credits
+    remaining_credits: Credits
+    subscription: str
+
+    @classmethod
+    def from_api(cls, payload: object) -> CreditUsage:
+        """Parse the JSON body; unknown fields are ignored, missing or mistyped ones raise
+        :class:`~airflow_provider_coinstats.exceptions.CoinStatsResponseError`."""
+        if not isinstance(payload, Mapping):
+            raise CoinStatsResponseError(
+                "CoinStats /usage/credits should answer a JSON object, "
+                f"got {type(payload).__name__}"
+            )
+        subscription = payload.get("subscription")
+        if not isinstance(subscription, str):
+            raise CoinStatsResponseError(
+                "CoinStats /usage/credits answered without a string 'subscription' "
+                f"(got {type(subscription).__name__})"
+            )
+        return cls(
+            total_credits=_credits(payload, "totalCredits"),
+            used_credits=_credits(payload, "usedCredits"),
+            remaining_credits=_credits(payload, "remainingCredits"),
+            subscription=subscription,
+        )
+
+    @property
+    def used_ratio(self) -> float:
+        """Share of the period's credits already spent, 0..1 (1.0 on a plan with no credits)."""
+        if self.total_credits <= 0:
+            return 1.0
+        return min(1.0, max(0.0, self.used_credits / self.total_credits))
+
+    def summary(self) -> str:
+        """One readable line, e.g.
+        ``CoinStats PRO: 55,000 of 100,000 credits left (45.0% used)``."""
+        return (
+            f"CoinStats {self.subscription}: {self.remaining_credits:,} of "
+            f"{self.total_credits:,} credits left ({self.used_ratio:.1%} used)"
+        )
+
+    def to_dict(self, checked_at: datetime) -> dict[str, Any]:
+        """Plain JSON-ready dict for XCom; ``checked_at`` is written as ISO-8601 UTC."""
+        return {
+            "total_credits": self.total_credits,
+            "used_credits": self.used_credits,
+            "remaining_credits": self.remaining_credits,
+            "subscription": self.subscription,
+            "used_ratio": round(self.used_ratio, 6),
+            "checked_at": _iso_utc(checked_at),
+        }
+
+
+def _iso_utc(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("checked_at must be timezone-aware")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,131 @@
+"""Client-side pacing under load: 200 concurrent hook calls (threads) against a sandbox that
+answers 429 above its own per-second limit, with the connection's ``requests_per_second`` set to
+that same limit. The shared per-connection bucket must keep every rolling second at the server
+within it, network and scheduling jitter included (see ``pacing.JITTER_ALLOWANCE``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from airflow_provider_coinstats.api import pacing, retry
+from airflow_provider_coinstats.api.models import CreditUsage
+from airflow_provider_coinstats.api.pacing import JITTER_ALLOWANCE, TokenBucket, shared_bucket
+from airflow_provider_coinstats.exceptions import CoinStatsError, CoinStatsRateLimitError
+from airflow_provider_coinstats.hooks.coinstats import CoinStatsHook
+from airflow_provider_coinstats.testing.sandbox import Sandbox
+from tests.conftest import TEST_KEY, connection_json
+
+CALLS = 200
+LIMIT = 100  # requests per rolling second: the sandbox's limit and the connection's pace
+CONN_ID = "coinstats_load"
+
+
+@pytest.fixture
+def limited_sandbox() -> Iterator[Sandbox]:
+    with Sandbox(api_key=TEST_KEY, rate_limit_per_second=LIMIT) as box:
+        yield box
+
+
+def burst(conn_id: str, calls: int) -> tuple[list[CreditUsage | CoinStatsError], list[object]]:
+    """``calls`` threads, released together, each reading credits through its own hook."""
+    gate = threading.Barrier(calls)
+    results: list[CreditUsage | CoinStatsError | None] = [None] * calls
+    limiters: list[object] = [None] * calls
+
+    def call(index: int) -> None:
+        hook = CoinStatsHook(coinstats_conn_id=conn_id)
+        gate.wait()
+        try:
+            results[index] = hook.get_credit_usage()
+        except CoinStatsError as error:
+            results[index] = error
+        finally:
+            limiters[index] = hook.client.rate_limiter
+            hook.client.close()
+
+    threads = [threading.Thread(target=call, args=(n,)) for n in range(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)  # an upper bound against hangs, far above the ~2.5 s expected
+    assert not any(thread.is_alive() for thread in threads)
+    assert all(result is not None for result in results)
+    return [result for result in results if result is not None], limiters
+
+
+def test_200_concurrent_calls_paced_at_the_server_limit_never_earn_a_429(
+    limited_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{CONN_ID.upper()}",
+        connection_json(limited_sandbox.url, requests_per_second=LIMIT),
+    )
+    waits: list[float] = []
+    monkeypatch.setattr(retry, "sleep_between_attempts", waits.append)
+
+    start = time.monotonic()
+    results, limiters = burst(CONN_ID, CALLS)
+    elapsed = time.monotonic() - start
+
+    assert all(isinstance(result, CreditUsage) for result in results)
+    statuses = [record.status for record in limited_sandbox.requests]
+    assert statuses == [200] * CALLS  # no 429, and no request sent twice
+    assert waits == []  # so no retry hid a 429 either
+    # One bucket for the connection, shared by all 200 hooks, spacing requests 1.25 / LIMIT s.
+    assert len({id(limiter) for limiter in limiters}) == 1
+    assert elapsed >= (CALLS - 1) * (1 + JITTER_ALLOWANCE) / LIMIT
+
+
+def test_the_same_burst_unpaced_does_earn_429s(
+    limited_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The control experiment: the sandbox's limit bites, so the test above proves pacing."""
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{CONN_ID.upper()}",
+        connection_json(limited_sandbox.url, requests_per_second=100_000, max_retries=0),
+    )
+    results, _ = burst(CONN_ID, CALLS)
+
+    statuses = [record.status for record in limited_sandbox.requests]
+    rate_limited = [result for result in results if isinstance(result, CoinStatsRateLimitError)]
+    assert statuses.count(429) > 0
+    assert len(rate_limited) == statuses.count(429)
+    assert len(results) - len(rate_limited) == statuses.count(200)
+
+
+def _busiest_rolling_second(arrivals: list[float]) -> int:
+    """Most arrivals in any window (t - 1, t], the way the sandbox counts."""
+    arrivals = sorted(arrivals)
+    return max(
+        bisect.bisect_right(arrivals, t) - bisect.bisect_right(arrivals, t - 1.0) for t in arrivals
+    )
+
+
+@pytest.mark.parametrize(("allowance", "busiest"), [(0.0, 10), (JITTER_ALLOWANCE, 8)])
+def test_jitter_allowance_keeps_every_rolling_second_within_the_rate(
+    allowance: float, busiest: int
+) -> None:
+    """The worst case of jitter just under the allowance: every request sent in the first
+    0.24 s after some request arrives 0.24 s late, the ones after them on time, so they crowd
+    into one rolling second. Paced at exactly 8/s, 10 land in it; with the allowance, 8."""
+    bucket = TokenBucket(8, jitter_allowance=allowance, clock=lambda: 0.0, sleep=lambda _: None)
+    sent = [bucket.reserve() for _ in range(40)]  # all asked at once: the booked send times
+    jitter = 0.24
+    worst = max(
+        _busiest_rolling_second([s + jitter if first <= s < first + jitter else s for s in sent])
+        for first in sent
+    )
+    assert worst == busiest
+
+
+def test_shared_buckets_apply_the_allowance() -> None:
+    bucket = shared_bucket("conn_x", 4.0)
+    assert bucket.rate == 4.0
+    assert bucket.interval == pytest.approx((1 + JITTER_ALLOWANCE) / 4.0)
+    assert pacing._buckets["conn_x"] is bucket
