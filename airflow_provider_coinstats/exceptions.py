@@ -7,28 +7,36 @@ working.
 
 from airflow_provider_coinstats.api.exceptions import (
     KEYS_URL,
+    CoinStatsAPIError,
     CoinStatsAuthError,
+    CoinStatsBudgetError,
     CoinStatsConfigError,
     CoinStatsConnectionError,
     CoinStatsCreditsExhaustedError,
     CoinStatsError,
+    CoinStatsInconsistentCreditsError,
     CoinStatsInsufficientCreditsError,
     CoinStatsRateLimitError,
     CoinStatsRequestError,
     CoinStatsResponseError,
     CoinStatsServerError,
+    CoinStatsTimeoutError,
 )
 
 __all__ = [
     "KEYS_URL",
+    "CoinStatsAPIError",
     "CoinStatsAuthError",
+    "CoinStatsBudgetError",
     "CoinStatsConfigError",
     "CoinStatsConnectionError",
     "CoinStatsCreditsExhaustedError",
     "CoinStatsError",
+    "CoinStatsInconsistentCreditsError",
     "CoinStatsInsufficientCreditsError",
     "CoinStatsRateLimitError",
     "CoinStatsRequestError",
     "CoinStatsResponseError",
     "CoinStatsServerError",
+    "CoinStatsTimeoutError",
 ]

@@ -20,6 +20,12 @@ DEFAULT_MAX_RETRIES = 3
 # CoinStats documents 2 requests/second on the free plan, and a third party measured 429s at
 # 0.6 s spacing; 1/s keeps unattended DAGs clear of both. Paid plans may raise it.
 DEFAULT_REQUESTS_PER_SECOND = 1.0
+#: The whole call, retries and the waits between them included, ends by this deadline.
+DEFAULT_TOTAL_TIMEOUT = 120.0
+#: The most decoded bytes one answer may have; /usage/credits is ~100 bytes, a /coins page ~60 KB.
+DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+#: The connection id hooks, operators and sensors use unless told otherwise.
+DEFAULT_CONN_ID = "coinstats_default"
 AUTH_TYPES = ("api_key", "bearer")
 
 
@@ -30,9 +36,14 @@ class ClientConfig:
     :param api_key: the CoinStats key (or OAuth token); never shown in the repr.
     :param base_url: API root, normalised by :func:`normalize_base_url`.
     :param auth_type: ``api_key`` (``X-API-KEY`` header) or ``bearer``.
-    :param timeout: connect and read timeout of each request, in seconds.
+    :param timeout: wall-clock bound of each attempt, from connect to the last body byte, in
+        seconds.
     :param max_retries: retries after transient failures.
     :param requests_per_second: client-side pace for this connection.
+    :param total_timeout: wall-clock bound of a whole call: every attempt, and the waits between
+        them.
+    :param max_response_bytes: the most (decoded) bytes an answer may have.
+    :param allow_insecure_http: send the key over plain http to a host that is not loopback.
     :param conn_id: the Airflow connection id, named in error messages.
     """
 
@@ -43,6 +54,9 @@ class ClientConfig:
     max_retries: int = DEFAULT_MAX_RETRIES
     requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND
     conn_id: str | None = None
+    total_timeout: float = DEFAULT_TOTAL_TIMEOUT
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    allow_insecure_http: bool = False
 
     @classmethod
     def from_connection_fields(

@@ -1,24 +1,33 @@
-"""Every error the provider raises, in one tree.
+"""Every error the provider raises, in one tree of groups.
 
 ::
 
-    CoinStatsError                     base; carries status_code, api_message, request_id
-    ├── CoinStatsConfigError           unusable connection or parameter (no key, bad extra)
-    ├── CoinStatsAuthError             401/403: key rejected, or plan lacks access   (permanent)
-    ├── CoinStatsCreditsExhaustedError 402/406, or a 429 that speaks of credits      (permanent)
-    ├── CoinStatsRateLimitError        any other 429; carries retry_after            (transient)
-    ├── CoinStatsServerError           any 5xx, whatever its body                    (transient)
-    ├── CoinStatsRequestError          any other 4xx: bad parameters, unknown path   (permanent)
-    ├── CoinStatsResponseError         a 2xx whose body is not the JSON we expect    (permanent)
-    ├── CoinStatsConnectionError       DNS, refused, reset, cut-off body, timeouts   (transient)
-    └── CoinStatsInsufficientCreditsError  fewer credits than a task needs          (domain)
+    CoinStatsError                        base; carries status_code, api_message, request_id
+    ├── CoinStatsConfigError              unusable connection or parameter      (before any request)
+    ├── CoinStatsAPIError                 CoinStats (or a proxy) answered, with an error
+    │   ├── CoinStatsAuthError            401/403: key rejected, or plan lacks access   (permanent)
+    │   ├── CoinStatsCreditsExhaustedError 402/406, or a 429 that speaks of credits     (permanent)
+    │   ├── CoinStatsRateLimitError       any other 429; carries retry_after            (transient)
+    │   ├── CoinStatsServerError          any 5xx, whatever its body                    (transient)
+    │   ├── CoinStatsRequestError         any other 4xx, or a redirect                  (permanent)
+    │   └── CoinStatsResponseError        an answer we cannot use: not JSON, too large, too deep,
+    │       │                             missing or mistyped fields                    (permanent)
+    │       └── CoinStatsInconsistentCreditsError  credit figures that cannot all be true
+    ├── CoinStatsConnectionError          no usable answer: DNS, refused, reset, cut off (transient)
+    │   └── CoinStatsTimeoutError         an attempt or the whole call ran past its deadline
+    └── CoinStatsBudgetError              the budget's own verdicts, not CoinStats'
+        └── CoinStatsInsufficientCreditsError  fewer credits than a task needs
 
-The classes import nothing from Airflow: the client is usable without it. Airflow fails a task on
-any exception, so none needs to derive from ``AirflowException``. No message ever contains the API
-key: messages are built from CoinStats' own error text, which never echoes it.
+Catch ``CoinStatsAPIError`` for "CoinStats said no", ``CoinStatsConnectionError`` for "CoinStats
+could not be reached", ``CoinStatsConfigError`` for "fix the connection or the DAG". The classes
+import nothing from Airflow: the client is usable without it. Airflow fails a task on any
+exception, so none needs to derive from ``AirflowException``. No message ever contains the API
+key: everything CoinStats sends back is scrubbed of it before it is quoted.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 KEYS_URL = "https://openapi.coinstats.app"
 
@@ -61,6 +70,25 @@ class CoinStatsError(Exception):
             f"api_message={self.api_message!r}, request_id={self.request_id!r})"
         )
 
+    def to_dict(self) -> dict[str, object]:
+        """The error as JSON primitives (class name, message and every field), e.g. for a
+        trigger event; :meth:`from_dict` rebuilds it."""
+        return {"error": type(self).__name__, **self.__dict__}
+
+    @staticmethod
+    def from_dict(data: Mapping[str, object]) -> CoinStatsError:
+        """Rebuild an error written by :meth:`to_dict`; an unknown class name becomes a plain
+        :class:`CoinStatsError` with the same fields."""
+        cls = _CLASSES.get(str(data.get("error")), CoinStatsError)
+        state = {key: value for key, value in data.items() if key != "error"}
+        state.setdefault("message", "unknown CoinStats error")
+        state.setdefault("status_code", None)
+        state.setdefault("api_message", None)
+        state.setdefault("request_id", None)
+        if issubclass(cls, CoinStatsRateLimitError):
+            state.setdefault("retry_after", None)
+        return _rebuild(cls, str(state["message"]), state)
+
     def __reduce__(self) -> tuple[object, ...]:
         # Keep keyword-only fields when pickled (e.g. across a process pool).
         return (_rebuild, (type(self), self.message, self.__dict__))
@@ -77,15 +105,19 @@ class CoinStatsConfigError(CoinStatsError, ValueError):
     """The connection or a task parameter cannot work as given (no key, an invalid extra)."""
 
 
-class CoinStatsAuthError(CoinStatsError):
+class CoinStatsAPIError(CoinStatsError):
+    """CoinStats, or a proxy in front of it, answered, and the answer is an error or unusable."""
+
+
+class CoinStatsAuthError(CoinStatsAPIError):
     """CoinStats rejected the key (401), or the key's plan may not use the endpoint (403)."""
 
 
-class CoinStatsCreditsExhaustedError(CoinStatsError):
+class CoinStatsCreditsExhaustedError(CoinStatsAPIError):
     """The account has no credits left for this billing period (402, 406, or a credits 429)."""
 
 
-class CoinStatsRateLimitError(CoinStatsError):
+class CoinStatsRateLimitError(CoinStatsAPIError):
     """Too many requests per second (429 that is not about credits).
 
     :param retry_after: seconds CoinStats asked us to wait, when it said so.
@@ -98,17 +130,17 @@ class CoinStatsRateLimitError(CoinStatsError):
         self.retry_after = retry_after
 
 
-class CoinStatsServerError(CoinStatsError):
+class CoinStatsServerError(CoinStatsAPIError):
     """CoinStats, or a proxy in front of it, failed with a 5xx."""
 
     transient = True
 
 
-class CoinStatsRequestError(CoinStatsError):
+class CoinStatsRequestError(CoinStatsAPIError):
     """CoinStats refused the request itself (400, 404, 409 ...): fix the call, do not retry it."""
 
 
-class CoinStatsResponseError(CoinStatsError):
+class CoinStatsResponseError(CoinStatsAPIError):
     """A successful status with a body that is not the JSON we expect."""
 
 
@@ -118,5 +150,32 @@ class CoinStatsConnectionError(CoinStatsError):
     transient = True
 
 
-class CoinStatsInsufficientCreditsError(CoinStatsError):
+class CoinStatsInconsistentCreditsError(CoinStatsResponseError):
+    """``/usage/credits`` figures that cannot all be true (negative, ``remaining > total``,
+    ``used + remaining`` far from ``total``). A gate never decides on them: it waits for a
+    reading that adds up."""
+
+
+class CoinStatsTimeoutError(CoinStatsConnectionError):
+    """An attempt, or the whole call with its retries, ran past its deadline."""
+
+
+class CoinStatsBudgetError(CoinStatsError):
+    """A verdict of the credit budget itself, not an error CoinStats sent."""
+
+
+class CoinStatsInsufficientCreditsError(CoinStatsBudgetError):
     """The account has fewer credits than the task was told it needs."""
+
+
+def _subclasses(cls: type[CoinStatsError]) -> list[type[CoinStatsError]]:
+    found = [cls]
+    for sub in cls.__subclasses__():
+        found.extend(_subclasses(sub))
+    return found
+
+
+#: Every class of the tree by name, for :meth:`CoinStatsError.from_dict`.
+_CLASSES: dict[str, type[CoinStatsError]] = {
+    cls.__name__: cls for cls in _subclasses(CoinStatsError)
+}
