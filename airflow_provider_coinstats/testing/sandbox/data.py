@@ -302,3 +302,32 @@ def news_sources() -> list[dict[str, object]]:
         }
         for name, site in _NEWS_SOURCES
     ]
+
+
+# Public names for the other generator modules.
+sig = _sig
+price_of = _price
+
+
+def fiat_rate(currency: str) -> float:
+    """Units of ``currency`` per USD, from the ``/fiats`` rates; None-safe for USD."""
+    for name, _, rate in _FIATS:
+        if name == currency.upper():
+            return rate
+    raise KeyError(currency)
+
+
+def fiat_names() -> list[str]:
+    return [row[0] for row in _FIATS]
+
+
+def blockchain_row(connection_id: str) -> tuple[str, str, str, str]:
+    """(name, connectionId, chain, native coin) of a connectionId from :func:`find_blockchain`."""
+    return next(row for row in _BLOCKCHAINS if row[1] == connection_id)
+
+
+def num(value: object) -> float:
+    """A JSON number field as a float (the generators build these dicts themselves)."""
+    if not isinstance(value, int | float):
+        raise TypeError(f"expected a number, got {value!r}")
+    return float(value)
