@@ -610,7 +610,7 @@ def test_cli_prints_its_url_serves_and_exits_on_sigterm() -> None:
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
-        assert "(plan FREE, 19,500 of 20,000 credits left)" in line
+        assert "(plan FREE, 19,500 of 20,000 credits left); API key: " + KEY in line
         match = re.search(r"http://127\.0\.0\.1:\d+", line)
         assert match, line
         with requests.Session() as session:
