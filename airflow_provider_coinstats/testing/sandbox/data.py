@@ -47,6 +47,45 @@ _TOP_COINS = (
     ("filecoin", "Filecoin", "FIL", 5.1),
 )
 
+# ERC-20 contracts of the head coins (real addresses), for /coins?contractAddresses=.
+CONTRACTS = {
+    "tether": "0xdac17f958d2ee523a2206206994597c13d831ec7",
+    "usd-coin": "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48",
+    "chainlink": "0x514910771af9ca656af840dff83e8264ecf986ca",
+    "uniswap": "0x1f9840a85d5af5bf1d1762f920d2f3fd8cf6462e",
+    "shiba-inu": "0x95ad61b0a150d79219dcf64e1e6cc01f0b64c4ce",
+    "matic-network": "0x455e53cbb86018ac2b8092fdcd39d8444affc3f6",
+}
+
+#: The categories /coins?categories= filters on (CoinStats' names); sandbox tokens are "defi".
+CATEGORIES = {
+    "stablecoins": ("tether", "usd-coin"),
+    "layer-1": (
+        "bitcoin",
+        "ethereum",
+        "solana",
+        "cardano",
+        "avalanche-2",
+        "the-open-network",
+        "tron",
+        "polkadot",
+        "near",
+        "aptos",
+        "cosmos",
+        "litecoin",
+        "bitcoin-cash",
+        "stellar",
+        "monero",
+        "ethereum-classic",
+        "ripple",
+        "binance-coin",
+    ),
+    "layer-2": ("matic-network",),
+    "memecoins": ("dogecoin", "shiba-inu"),
+    "defi": ("uniswap", "chainlink"),
+    "storage": ("filecoin",),
+}
+
 #: Chart periods CoinStats accepts, and the span each covers in seconds.
 PERIODS = {
     "24h": 86_400,
@@ -138,7 +177,23 @@ def _coin(rank: int, coin_id: str, name: str, symbol: str, price: float) -> dict
         "twitterUrl": f"https://twitter.com/{coin_id}",
         "explorers": [f"{ASSETS_URL}/explorer/{coin_id}"],
         "slug": coin_id,
+    } | _contract(coin_id)
+
+
+def _contract(coin_id: str) -> dict[str, object]:
+    address = CONTRACTS.get(coin_id)
+    if address is None:
+        return {}
+    return {
+        "contractAddress": address,
+        "contractAddresses": [{"blockchain": "ethereum", "contractAddress": address}],
+        "decimals": 6 if coin_id in ("tether", "usd-coin") else 18,
     }
+
+
+def categories_of(coin_id: str) -> set[str]:
+    found = {name for name, members in CATEGORIES.items() if coin_id in members}
+    return found or ({"defi"} if coin_id.startswith("sandbox-token") else set())
 
 
 def _universe() -> tuple[dict[str, object], ...]:

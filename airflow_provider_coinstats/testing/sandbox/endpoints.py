@@ -93,9 +93,14 @@ def _filtered(request: ApiRequest) -> list[dict[str, object]]:
         name = request.query["name"].strip().lower()
         coins = [coin for coin in coins if name in str(coin["name"]).lower()]
     if request.text("blockchains"):
-        # Sandbox tokens live on Ethereum; real coins on their own chain.
         chains = {chain.lower() for chain in ids(request.query["blockchains"])}
         coins = [coin for coin in coins if _chains_of(coin) & chains]
+    if request.text("contractAddresses"):
+        wanted = {address.lower() for address in ids(request.query["contractAddresses"])}
+        coins = [coin for coin in coins if str(coin.get("contractAddress", "")) in wanted]
+    if request.text("categories"):
+        picked = {name.lower() for name in ids(request.query["categories"])}
+        coins = [coin for coin in coins if data.categories_of(str(coin["id"])) & picked]
     for field in FILTER_FIELDS:
         for name, keep in _OPERATORS.items():
             raw = request.text(f"{field}~{name}")
@@ -113,7 +118,12 @@ _OPERATORS: dict[str, Callable[[float, float], bool]] = {
 
 
 def _chains_of(coin: dict[str, object]) -> set[str]:
-    return {"ethereum"} if str(coin["id"]).startswith("sandbox-token") else {str(coin["id"])}
+    """The chains a coin lives on: its own (a layer 1), else Ethereum (tokens)."""
+    coin_id = str(coin["id"])
+    native = {"binance-coin": "binance-smart-chain", "avalanche-2": "avalanche"}.get(coin_id)
+    if "layer-1" in data.categories_of(coin_id):
+        return {native or coin_id}
+    return {"ethereum"}
 
 
 def _sorted(request: ApiRequest, coins: list[dict[str, object]]) -> list[dict[str, object]]:

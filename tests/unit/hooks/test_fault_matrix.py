@@ -203,7 +203,7 @@ CASES: tuple[Case, ...] = (
         None,
         2,
         method="POST",
-        path="/portfolio/transaction",
+        path="/portfolio/wallet",
     ),
     # Permanent: the same request would fail the same way, so exactly one is sent.
     Case("HTTP 401 key rejected", (), CoinStatsAuthError, 1, 401, target="wrong_key"),
@@ -251,7 +251,7 @@ CASES: tuple[Case, ...] = (
         1,
         503,
         method="POST",
-        path="/portfolio/transaction",
+        path="/portfolio/wallet",
     ),
     Case("HTTP 200 HTML page", (Fault("html", status=200),), CoinStatsResponseError, 1, 200),
     Case("HTTP 200 invalid JSON", (Fault("invalid_json"),), CoinStatsResponseError, 1, 200),
@@ -312,7 +312,9 @@ def hook_call(case: Case, conn_id: str) -> object:
     try:
         if (case.method, case.path) == ("GET", "/usage/credits"):
             return hook.get_credit_usage()
-        return hook.request(case.method, case.path, json={} if case.method == "POST" else None)
+        # A body the sandbox accepts, so the retried POST succeeds (it checks required fields).
+        body = {"address": "0xabc", "connectionId": "ethereum"} if case.method == "POST" else None
+        return hook.request(case.method, case.path, json=body)
     finally:
         hook.client.close()
 

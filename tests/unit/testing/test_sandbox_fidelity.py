@@ -99,6 +99,15 @@ def test_coins_filters_sorting_currency_and_risk_scores(
     eur = get(http, sandbox, "/coins/bitcoin", currency="EUR")
     assert eur["price"] == pytest.approx(usd["price"] * rate, rel=1e-5)
     assert "riskScore" not in usd
+    usdc_usdt = (
+        "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48,0xDAC17F958D2EE523A2206206994597C13D831EC7"
+    )
+    by_contract = get(http, sandbox, "/coins", contractAddresses=usdc_usdt)["result"]
+    assert [coin["id"] for coin in by_contract] == ["tether", "usd-coin"]
+    memes = get(http, sandbox, "/coins", categories="memecoins")["result"]
+    assert [coin["id"] for coin in memes] == ["dogecoin", "shiba-inu"]
+    on_solana = get(http, sandbox, "/coins", blockchains="solana")["result"]
+    assert [coin["id"] for coin in on_solana] == ["solana"]
     risky = get(http, sandbox, "/coins", coinIds="bitcoin", includeRiskScore="true")
     assert 0 <= risky["result"][0]["riskScore"] <= 100
 
