@@ -386,3 +386,19 @@ def num(value: object) -> float:
     if not isinstance(value, int | float):
         raise TypeError(f"expected a number, got {value!r}")
     return float(value)
+
+
+def risk_scores(coin_id: str) -> dict[str, float]:
+    """The risk fields ``includeRiskScore=true`` adds (deterministic per coin)."""
+    rng = random.Random(f"risk:{coin_id}")
+    rank = int(num(COINS_BY_ID[coin_id]["rank"]))
+    liquidity = max(5.0, 100 - rank * 0.35 - rng.uniform(0, 5))
+    volatility = rng.uniform(2, 12) + rank * 0.05
+    market_cap = max(1.0, 100 - rank * 0.38)
+    return {
+        "liquidityScore": round(liquidity, 4),
+        "volatilityScore": round(volatility, 4),
+        "marketCapScore": round(market_cap, 4),
+        "riskScore": round(min(100.0, volatility * 100 / (liquidity + market_cap) * 5), 4),
+        "avgChange": round(rng.uniform(-3, 3), 4),
+    }

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import operator
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from airflow_provider_coinstats.testing.sandbox import data, market, nfts
@@ -25,7 +23,10 @@ from airflow_provider_coinstats.testing.sandbox.request import (
     currency_rate,
     ids,
     page_of,
+    when,
 )
+from airflow_provider_coinstats.testing.sandbox.routes_portfolio import PORTFOLIO_ROUTES
+from airflow_provider_coinstats.testing.sandbox.routes_wallet import WALLET_ROUTES
 
 if TYPE_CHECKING:
     from airflow_provider_coinstats.testing.sandbox.accounts import Accounts
@@ -43,9 +44,6 @@ class World:
 
 def answer(key: str, request: ApiRequest, world: World) -> object:
     """The body for the endpoint ``key`` (e.g. ``GET /coins``)."""
-    from airflow_provider_coinstats.testing.sandbox.routes_portfolio import PORTFOLIO_ROUTES
-    from airflow_provider_coinstats.testing.sandbox.routes_wallet import WALLET_ROUTES
-
     handler = ROUTES.get(key) or WALLET_ROUTES.get(key) or PORTFOLIO_ROUTES.get(key)
     if handler is None:  # a priced endpoint nobody wrote a handler for: a sandbox bug
         raise ApiError(501, f"the sandbox does not implement {key}")
@@ -59,25 +57,9 @@ _FIELD_OF = {"priceChange7d": "priceChange1w"}
 _MONEY_FIELDS = ("price", "volume", "marketCap", "fullyDilutedValuation")
 
 
-def risk_scores(coin_id: str) -> dict[str, float]:
-    """The risk fields ``includeRiskScore=true`` adds (deterministic per coin)."""
-    rng = random.Random(f"risk:{coin_id}")
-    rank = int(data.COINS_BY_ID[coin_id]["rank"])  # type: ignore[call-overload]
-    liquidity = max(5.0, 100 - rank * 0.35 - rng.uniform(0, 5))
-    volatility = rng.uniform(2, 12) + rank * 0.05
-    market_cap = max(1.0, 100 - rank * 0.38)
-    return {
-        "liquidityScore": round(liquidity, 4),
-        "volatilityScore": round(volatility, 4),
-        "marketCapScore": round(market_cap, 4),
-        "riskScore": round(min(100.0, volatility * 100 / (liquidity + market_cap) * 5), 4),
-        "avgChange": round(rng.uniform(-3, 3), 4),
-    }
-
-
 def _coin_value(coin: dict[str, object], field: str) -> float:
     if field == "riskScore":
-        return risk_scores(str(coin["id"]))["riskScore"]
+        return data.risk_scores(str(coin["id"]))["riskScore"]
     return data.num(coin[_FIELD_OF.get(field, field)])
 
 
@@ -128,14 +110,14 @@ def _chains_of(coin: dict[str, object]) -> set[str]:
 
 def _sorted(request: ApiRequest, coins: list[dict[str, object]]) -> list[dict[str, object]]:
     sort_by = request.text("sortBy")
-    descending = request.text(
+    direction = request.text(
         "sortDir", "asc" if sort_by in ("", "rank", "name", "symbol") else "desc"
     )
     if not sort_by:
         sort_by = "rank"
     if sort_by in ("name", "symbol"):
-        return sorted(coins, key=lambda c: str(c[sort_by]).lower(), reverse=descending == "desc")
-    return sorted(coins, key=lambda c: _coin_value(c, sort_by), reverse=descending == "desc")
+        return sorted(coins, key=lambda c: str(c[sort_by]).lower(), reverse=direction == "desc")
+    return sorted(coins, key=lambda c: _coin_value(c, sort_by), reverse=direction == "desc")
 
 
 def _present(coin: dict[str, object], rate: float, with_risk: bool) -> dict[str, object]:
@@ -144,7 +126,7 @@ def _present(coin: dict[str, object], rate: float, with_risk: bool) -> dict[str,
         for field in _MONEY_FIELDS:
             shown[field] = data.sig(float(coin[field]) * rate)  # type: ignore[arg-type]
     if with_risk:
-        shown |= risk_scores(str(coin["id"]))
+        shown |= data.risk_scores(str(coin["id"]))
     return shown
 
 
@@ -268,25 +250,11 @@ def _news(request: ApiRequest, _: World) -> object:
     bounds: dict[str, Callable[[float, float], bool]] = {"from": operator.ge, "to": operator.le}
     for name, keep in bounds.items():
         if request.text(name):
-            limit = _when(request, name)
+            limit = when(request, name)
             items = [item for item in items if keep(data.num(item["feedDate"]) / 1000, limit)]
     # CoinStats' NewsListResponseDto has no meta: a short page is the last one.
     result = page_of(request, items)[0]
     return {"result": result}
-
-
-def _when(request: ApiRequest, name: str) -> float:
-    """A date parameter (ISO 8601, or Unix seconds or milliseconds) as Unix seconds."""
-    raw = request.text(name)
-    try:
-        number = float(raw)
-        return number / 1000 if number > 1e11 else number
-    except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        raise ApiError(400, f"{name} must be an ISO 8601 date, got {raw!r}") from None
 
 
 def _news_by_type(request: ApiRequest, _: World) -> object:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_coinstats.testing.sandbox import data
@@ -104,3 +105,17 @@ def currency_rate(request: ApiRequest, name: str = "currency") -> tuple[str, flo
     except KeyError:
         known = ", ".join(data.fiat_names())
         raise ApiError(400, f"{name} {currency!r} is not supported; use one of {known}") from None
+
+
+def when(request: ApiRequest, name: str) -> float:
+    """A date parameter (ISO 8601, or Unix seconds or milliseconds) as Unix seconds."""
+    raw = request.text(name)
+    try:
+        number = float(raw)
+        return number / 1000 if number > 1e11 else number
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise ApiError(400, f"{name} must be an ISO 8601 date, got {raw!r}") from None

@@ -24,6 +24,7 @@ from airflow_provider_coinstats.testing.sandbox.request import (
     currency_rate,
     ids,
     page_of,
+    when,
 )
 from airflow_provider_coinstats.testing.sandbox.routes_wallet import (
     TRANSACTIONS_MAX_LIMIT,
@@ -214,8 +215,6 @@ def _value(request: ApiRequest, world: World) -> object:
 
 
 def _coins(request: ApiRequest, world: World) -> object:
-    from airflow_provider_coinstats.testing.sandbox.endpoints import risk_scores
-
     portfolios = _targets(request, world)
     holdings = _combined(portfolios, world)
     trades = ledger.buys(holdings, _key(portfolios))
@@ -245,7 +244,7 @@ def _coins(request: ApiRequest, world: World) -> object:
             "profitPercent": percent,
         }
         if request.text("includeRiskScore") == "true":
-            item |= risk_scores(coin_id)
+            item |= data.risk_scores(coin_id)
         items.append(item)
     result = page_of(request, items)[0]
     return {"result": result}
@@ -367,14 +366,12 @@ def _portfolio_defi(request: ApiRequest, world: World) -> object:
 
 
 def _snapshots(request: ApiRequest, world: World) -> object:
-    from airflow_provider_coinstats.testing.sandbox.endpoints import _when
-
     holdings = _combined(_targets(request, world), world)
     if request.text("coinIds"):
         wanted = set(ids(request.query["coinIds"]))
         holdings = {coin: amount for coin, amount in holdings.items() if coin in wanted}
-    end = _when(request, "to") if request.text("to") else data.ANCHOR
-    start = _when(request, "from") if request.text("from") else end - 29 * 86_400
+    end = when(request, "to") if request.text("to") else data.ANCHOR
+    start = when(request, "from") if request.text("from") else end - 29 * 86_400
     if start > end:
         raise ApiError(400, "from must not be after to")
     charts = {coin: data.chart(coin, "1m") for coin in holdings}

@@ -18,6 +18,7 @@ from airflow_provider_coinstats.testing.sandbox.request import (
     currency_rate,
     ids,
     page_of,
+    when,
 )
 
 if TYPE_CHECKING:
@@ -195,8 +196,6 @@ def transaction(
 
 
 def _transactions(request: ApiRequest, _: World) -> object:
-    from airflow_provider_coinstats.testing.sandbox.endpoints import _when
-
     rate = currency_rate(request)[1]
     rows: list[dict[str, object]] = []
     for address, cid in _wallets(request):
@@ -205,9 +204,9 @@ def _transactions(request: ApiRequest, _: World) -> object:
                 continue
             if request.text("txId") and trade["hash"] != request.text("txId"):
                 continue
-            if request.text("from") and data.num(trade["date"]) < _when(request, "from"):
+            if request.text("from") and data.num(trade["date"]) < when(request, "from"):
                 continue
-            if request.text("to") and data.num(trade["date"]) > _when(request, "to"):
+            if request.text("to") and data.num(trade["date"]) > when(request, "to"):
                 continue
             rows.append(transaction(trade, address, cid, rate))
     if request.text("types"):
