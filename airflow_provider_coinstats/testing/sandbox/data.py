@@ -47,6 +47,8 @@ _TOP_COINS = (
     ("filecoin", "Filecoin", "FIL", 5.1),
 )
 
+STABLECOINS = ("tether", "usd-coin")
+
 # ERC-20 contracts of the head coins (real addresses), for /coins?contractAddresses=.
 CONTRACTS = {
     "tether": "0xdac17f958d2ee523a2206206994597c13d831ec7",
@@ -228,7 +230,9 @@ def chart(coin_id: str, period: str) -> list[list[float]]:
     points = []
     for index in range(24):
         # A gentle wave plus noise, landing exactly on today's price at the last point.
-        drift = 1.0 if index == 23 else 1 + 0.04 * math.sin(index / 3) + rng.uniform(-0.01, 0.01)
+        swing = 0.001 if coin_id in STABLECOINS else 0.04  # a stablecoin barely moves
+        wave = swing * math.sin(index / 3) + rng.uniform(-swing, swing) / 4
+        drift = 1.0 if index == 23 else 1 + wave
         usd = _sig(price * drift)
         timestamp = ANCHOR - (23 - index) * step
         btc = _sig(usd / _price("bitcoin"))

@@ -143,12 +143,13 @@ def fear_and_greed_chart() -> dict[str, object]:
 
 def rainbow_chart(coin_id: str) -> list[dict[str, str]]:
     """Monthly closes from the coin's start to today, as CoinStats lists them (strings)."""
-    months = 180 if coin_id == "bitcoin" else 120
+    first = 2010 * 12 + 6 if coin_id == "bitcoin" else 2015 * 12 + 7  # July 2010, August 2015
+    months = 2025 * 12 + 11 - first  # through December 2025
     start_price = 0.06 if coin_id == "bitcoin" else 0.7
     today = data.price_of(coin_id)
     rows = []
     for month in range(months + 1):
-        year, index = divmod(month + (2010 * 12 + 8 if coin_id == "bitcoin" else 2015 * 12 + 7), 12)
+        year, index = divmod(first + month, 12)
         share = month / months
         wave = 1 + 0.3 * math.sin(month / 7)
         price = start_price * (today / start_price) ** share * (wave if month < months else 1)
