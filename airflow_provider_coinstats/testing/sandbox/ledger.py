@@ -109,12 +109,18 @@ def coin_dto(coin_id: str) -> dict[str, object]:
 
 
 def pl_history(
-    holdings: Holdings, key: str, range_: str, interval: str, rate: float
+    holdings: Holdings, key: str, window: tuple[str, float, float], interval: str, rate: float
 ) -> dict[str, object]:
-    """Profit and loss over ``range_``: value minus cost at each point of the chart."""
+    """Profit and loss across ``window`` (label, start, end in Unix seconds): value minus cost at
+    each point of the chart that covers it."""
+    label, start, end = window
+    span = data.ANCHOR - start
+    period = next((name for name, seconds in data.PERIODS.items() if seconds >= span), "all")
     invested = cost(holdings, key)
     points = []
-    for timestamp, worth, _, _ in chart(holdings, range_ if range_ in data.PERIODS else "1m"):
+    for timestamp, worth, _, _ in chart(holdings, period):
+        if not start <= timestamp / 1000 <= end:
+            continue
         profit = worth - invested
         points.append(
             {
@@ -124,4 +130,4 @@ def pl_history(
                 "profitLossPercent": round(100 * profit / invested, 2) if invested else 0.0,
             }
         )
-    return {"interval": interval, "range": range_, "result": points}
+    return {"interval": interval, "range": label, "result": points}

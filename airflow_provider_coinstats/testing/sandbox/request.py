@@ -119,3 +119,21 @@ def when(request: ApiRequest, name: str) -> float:
         return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
     except ValueError:
         raise ApiError(400, f"{name} must be an ISO 8601 date, got {raw!r}") from None
+
+
+def history_window(request: ApiRequest) -> tuple[str, float, float]:
+    """A P/L history's span: ``range`` (a chart period, default 1m) or ``from``/``to`` dates.
+
+    :returns: (label, start, end) in Unix seconds, ending no later than the sandbox's today.
+    :raises ApiError: 400 for an unknown range or a start after the end.
+    """
+    if request.text("from") or request.text("to"):
+        end = when(request, "to") if request.text("to") else data.ANCHOR
+        start = when(request, "from") if request.text("from") else end - data.PERIODS["1m"]
+        if start > end:
+            raise ApiError(400, "from must not be after to")
+        return "custom", start, min(end, data.ANCHOR)
+    label = request.text("range", "1m")
+    if label not in data.PERIODS:
+        raise ApiError(400, f"range must be one of the following values: {', '.join(data.PERIODS)}")
+    return label, data.ANCHOR - data.PERIODS[label], data.ANCHOR

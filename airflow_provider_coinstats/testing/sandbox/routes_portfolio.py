@@ -22,6 +22,7 @@ from airflow_provider_coinstats.testing.sandbox.request import (
     ApiError,
     ApiRequest,
     currency_rate,
+    history_window,
     ids,
     page_of,
     when,
@@ -46,7 +47,8 @@ def _degen_only(world: World) -> None:
 
 
 def _targets(request: ApiRequest, world: World) -> list[Portfolio]:
-    token = request.headers.get("sharetoken", "").strip()
+    # The spec sends it as a header; CoinStats' MCP server as a query parameter. Both work.
+    token = request.headers.get("sharetoken", "").strip() or request.text("shareToken")
     if token:
         _degen_only(world)
         digest = hashlib.sha256(f"share:{token}".encode()).hexdigest()[:24]
@@ -156,7 +158,7 @@ def _exchange_pl(request: ApiRequest, world: World) -> object:
     return ledger.pl_history(
         world.accounts.holdings(portfolio),
         f"exchange:{portfolio.id}",
-        request.text("range", "1m"),
+        history_window(request),
         request.text("interval"),
         rate,
     )
@@ -439,7 +441,7 @@ def _pl(request: ApiRequest, world: World) -> object:
     return ledger.pl_history(
         _combined(portfolios, world),
         _key(portfolios),
-        request.text("range", "1m"),
+        history_window(request),
         request.text("interval"),
         rate,
     )

@@ -16,6 +16,7 @@ from airflow_provider_coinstats.testing.sandbox.request import (
     ApiError,
     ApiRequest,
     currency_rate,
+    history_window,
     ids,
     page_of,
     when,
@@ -333,7 +334,7 @@ def _pl_history(request: ApiRequest, _: World) -> object:
     return ledger.pl_history(
         combined,
         f"wallet:{address.lower()}",
-        request.text("range", "1m"),
+        history_window(request),
         request.text("interval"),
         rate,
     )

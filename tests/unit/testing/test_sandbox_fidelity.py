@@ -300,3 +300,35 @@ def test_cli_help_shows_defaults_and_the_key(capsys: pytest.CaptureFixture[str])
     shown = " ".join(capsys.readouterr().out.split())
     assert "(default: 8765)" in shown and "(default: sandbox-key)" in shown
     assert "(default: 45000)" in shown and "/_sandbox/" in shown
+
+
+# ---------------------------------------------------------------- the newer endpoints
+
+
+def test_pl_history_takes_a_range_or_calendar_dates_like_the_mcp_server(
+    sandbox: Sandbox, http: requests.Session
+) -> None:
+    wallet = {"address": "0xabc", "connectionId": "ethereum", "interval": "daily"}
+    month = get(http, sandbox, "/wallet/pl/history", range="1m", **wallet)
+    assert month["range"] == "1m" and len(month["result"]) == 24
+    value = get(http, sandbox, "/portfolio/value")  # every portfolio
+    whole = get(http, sandbox, "/portfolio/pl/history", interval="daily")
+    assert whole["result"][-1]["value"] == pytest.approx(value["totalValue"], abs=0.05)
+    custom = get(
+        http, sandbox, "/wallet/pl/history", **wallet, **{"from": "2025-09-01", "to": "2025-10-01"}
+    )
+    dates = [point["date"] for point in custom["result"]]
+    assert custom["range"] == "custom" and dates
+    assert all("2025-09-01" <= date <= "2025-10-01T23" for date in dates)
+    before = used(sandbox)
+    bad = send(http, sandbox, "GET", "/wallet/pl/history", params={**wallet, "range": "2d"})
+    assert bad.status_code == 400 and "range" in bad.json()["message"]
+    assert used(sandbox) == before
+    shared = send(
+        http,
+        sandbox,
+        "GET",
+        "/portfolio/pl/history",
+        params={"shareToken": "t", "interval": "daily"},
+    )
+    assert shared.status_code == 403  # a shared portfolio needs the Degen plan
