@@ -171,26 +171,38 @@ class CoinStatsClient:
         deadline = time.monotonic() + self.config.total_timeout
         attempt = 0
         while True:
+            final: CoinStatsError | None = None
             try:
                 return self._send_once(method, url, path, params, json, deadline)
+            except _OutOfTime as out:
+                final = out.error
             except CoinStatsError as error:
                 if not retry or not self.retry.should_retry(error, method, attempt):
                     raise
                 wait = self.retry.delay(error, attempt)
                 if time.monotonic() + wait >= deadline:
                     raise  # the wait alone would outlast total_timeout: say what failed now
-                what = f"HTTP {error.status_code}" if error.status_code else error.message
                 logger.warning(
                     "CoinStats %s %s failed (%s); retry %d of %d in %.1f s",
                     method,
                     path,
-                    what,
+                    self._what_failed(error),
                     attempt + 1,
                     self.retry.max_retries,
                     wait,
                 )
                 self.retry.sleep(wait)
                 attempt += 1
+            if final is not None:
+                raise final  # the call's own deadline: no retry can help
+
+    def _what_failed(self, error: CoinStatsError) -> str:
+        """A few words for the retry log line: ``HTTP 503``, ``timed out after 30 s``..."""
+        if error.status_code:
+            return f"HTTP {error.status_code}"
+        if isinstance(error, CoinStatsTimeoutError):
+            return f"no answer within {self.config.timeout:g} s"
+        return error.message.rsplit(": ", 1)[-1]  # the transport failure's words
 
     def _send_once(
         self,
@@ -202,13 +214,15 @@ class CoinStatsClient:
         call_deadline: float,
     ) -> Any:
         if self.rate_limiter.acquire(within=call_deadline - time.monotonic()) is None:
-            raise self._timeout(method, path, "total_timeout", "waiting for the pacing queue")
+            raise _OutOfTime(
+                self._timeout(method, path, "total_timeout", "its turn in the pacing queue")
+            )
         start = time.monotonic()
         budget = min(self.config.timeout, call_deadline - start)
         # The bound that ends this attempt: its own, or what is left of the call's.
         bound = "timeout" if budget >= self.config.timeout else "total_timeout"
         if budget <= 0:
-            raise self._timeout(method, path, bound, "before the attempt started")
+            raise _OutOfTime(self._timeout(method, path, bound, "before the attempt started"))
         deadline = start + budget
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         failure: CoinStatsError | None = None
@@ -433,6 +447,15 @@ class CoinStatsClient:
         text = re.sub(r"<[^>]*>", " ", text)
         text = re.sub(r"\s+", " ", "".join(c if c.isprintable() else " " for c in text)).strip()
         return text[:_SNIPPET_CHARS] + ("..." if len(text) > _SNIPPET_CHARS else "")
+
+
+class _OutOfTime(Exception):
+    """The call's deadline passed outside an attempt (waiting to be paced, say): ``error`` is
+    raised without retrying, since every retry would find the same."""
+
+    def __init__(self, error: CoinStatsTimeoutError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 class _KeyAuth(AuthBase):
