@@ -197,7 +197,8 @@ class CoinStatsClient:
                 raise final  # the call's own deadline: no retry can help
 
     def _what_failed(self, error: CoinStatsError) -> str:
-        """A few words for the retry log line: ``HTTP 503``, ``timed out after 30 s``..."""
+        """A few words for the retry log line: ``HTTP 503``, ``no answer within 30 s``, ``the
+        connection was refused``..."""
         if error.status_code:
             return f"HTTP {error.status_code}"
         if isinstance(error, CoinStatsTimeoutError):
