@@ -46,6 +46,7 @@ from airflow_provider_coinstats.api.parsing import RejectedJSON, loads
 from airflow_provider_coinstats.api.retry import RetryPolicy, parse_retry_after
 from airflow_provider_coinstats.api.scrub import Scrubber
 from airflow_provider_coinstats.api.transport import classify
+from airflow_provider_coinstats.api.watchdog import DeadlineAdapter, attempt_deadline
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ class CoinStatsClient:
             config.conn_id or config.base_url, config.requests_per_second
         )
         self._owns_session = session is None
-        self.session = session or requests.Session()
+        self.session = session or _deadline_session()
         self._auth = _KeyAuth(config.api_key, bearer=config.auth_type == "bearer")
         self._scrubber = Scrubber(config.api_key)
         conn = f"connection {config.conn_id!r}" if config.conn_id else "the client"
@@ -228,21 +229,25 @@ class CoinStatsClient:
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         failure: CoinStatsError | None = None
         try:
-            response = self.session.request(
-                method,
-                url,
-                params=_query(params),
-                json=body,
-                headers=headers,
-                auth=self._auth,
-                timeout=budget,
-                stream=True,  # the body is read below, against the deadline and the size cap
-                # requests would resend X-API-KEY to wherever a redirect points, another host
-                # included (it strips only Authorization); CoinStats does not redirect its API.
-                allow_redirects=False,
-            )
+            with attempt_deadline(deadline):
+                response = self.session.request(
+                    method,
+                    url,
+                    params=_query(params),
+                    json=body,
+                    headers=headers,
+                    auth=self._auth,
+                    timeout=budget,
+                    stream=True,  # the body is read below, against the deadline and the size cap
+                    # requests would resend X-API-KEY to wherever a redirect points, another host
+                    # included (it strips only Authorization); CoinStats does not redirect its API.
+                    allow_redirects=False,
+                )
         except _TRANSPORT_ERRORS as exc:
-            failure = self._transport_error(exc, method, path, bound)
+            if time.monotonic() >= deadline:  # the watchdog cut a response head short
+                failure = self._timeout(method, path, bound, "while the headers arrived")
+            else:
+                failure = self._transport_error(exc, method, path, bound)
         # Raised out here, so that requests' exception (which may quote a header) is not
         # chained to it as __context__.
         if failure is not None:
@@ -493,6 +498,16 @@ def _query(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
             value = "true" if value else "false"
         query[key] = value
     return query
+
+
+def _deadline_session() -> requests.Session:
+    """A session whose response heads are bounded by the attempt's deadline (see
+    :mod:`~airflow_provider_coinstats.api.watchdog`); a session passed in by the caller keeps
+    only the per-read socket timeout there."""
+    session = requests.Session()
+    for prefix in ("http://", "https://"):
+        session.mount(prefix, DeadlineAdapter())
+    return session
 
 
 def _set_read_timeout(raw: Any, seconds: float) -> None:

@@ -163,6 +163,20 @@ def trickle(body: bytes, interval: float = 0.5, status: int = 200) -> Behaviour:
     return behave
 
 
+def slow_head(body: bytes, interval: float = 0.3) -> Behaviour:
+    """The status line and headers one byte every ``interval`` seconds (each byte well within a
+    socket timeout), then the body at once."""
+
+    def behave(wire: Wire, request: bytes) -> None:
+        head = _head(200, {"Content-Length": str(len(body))})
+        for index in range(len(head)):
+            if not wire.pause(interval) or not wire.send(head[index : index + 1]):
+                return
+        wire.send(body)
+
+    return behave
+
+
 def endless(status: int = 200) -> Behaviour:
     """A chunked body that never ends: 64 KB chunks of JSON-looking text until the client
     hangs up."""

@@ -124,6 +124,22 @@ def test_a_trickling_body_ends_at_the_attempt_deadline(hook_on: Any, logs: Any) 
     assert value is None and leaked(texts_of(error) + logs.text) == []
 
 
+def test_headers_trickling_in_end_at_the_attempt_deadline(hook_on: Any, logs: Any) -> None:
+    """Status line and headers one byte every 0.3 s: every read is within the socket timeout,
+    so only the head watchdog can end the attempt at ``timeout``."""
+    timeout = 1.5
+    body = json.dumps(hostile.usage_body()).encode()
+    with HostileServer(hostile.slow_head(body, interval=0.3)) as server:
+        hook = hook_on(server.url, timeout=timeout, max_retries=0)
+        value, error, seconds = call(hook.get_credit_usage)
+        assert server.wait_until_closed()
+    assert type(error) is CoinStatsTimeoutError
+    assert "while the headers arrived" in str(error) and "'timeout' extra" in str(error)
+    assert server.count == 1
+    assert timeout * 0.9 <= seconds < 4 * timeout + 2
+    assert value is None and leaked(texts_of(error) + logs.text) == []
+
+
 def test_retries_and_waits_end_at_the_call_deadline() -> None:
     """timeout 1 s, 10 retries without backoff, total_timeout 2.5 s: the third attempt gets
     what is left (0.5 s), and the error names total_timeout."""
