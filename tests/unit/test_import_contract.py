@@ -142,18 +142,21 @@ def within(name: str, prefix: str) -> bool:
 
 def violations(found: Iterator[Import] | list[Import]) -> list[str]:
     """One line per import that breaks a rule: ``module:line imports name (why)``."""
-    out: list[str] = []
+    # One line per statement and rule: ``from a.b import c`` names the shortest match.
+    worst: dict[tuple[str, int, Rule], str] = {}
     for imp in found:
         layer = layer_of(imp.module)
         for rule in RULES:
             if rule.layer != layer or (rule.eager_only and imp.lazy):
                 continue
             if any(within(imp.name, forbidden) for forbidden in rule.forbidden):
-                where = "at module level " if rule.eager_only else ""
-                out.append(
-                    f"{imp.module}:{imp.line} imports {imp.name} {where}- forbidden: {rule.why}"
-                )
-    return sorted(set(out))
+                key = (imp.module, imp.line, rule)
+                worst[key] = min(worst.get(key, imp.name), imp.name, key=len)
+    return sorted(
+        f"{module}:{line} imports {name} {'at module level ' if rule.eager_only else ''}"
+        f"- forbidden: {rule.why}"
+        for (module, line, rule), name in worst.items()
+    )
 
 
 def package_imports() -> list[Import]:
