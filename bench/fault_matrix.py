@@ -1,7 +1,7 @@
 """The fault matrix as a table: fault -> result -> requests sent -> waits -> wall time.
 
-Runs every row of ``tests/unit/test_fault_matrix.py`` (the same cases, the same runner) against
-an offline sandbox on 127.0.0.1, each through a fresh CoinStatsHook with the default retry
+Runs every row of ``tests/unit/hooks/test_fault_matrix.py`` (the same cases, the same runner)
+against an offline sandbox on 127.0.0.1, each through a fresh CoinStatsHook with the default retry
 policy: 3 retries, full-jitter backoff from 0.5 s doubling to an 8 s cap, Retry-After honoured
 up to 60 s, no retry started after 120 s. As in the tests, the wall clock is frozen.
 
@@ -30,7 +30,7 @@ import pendulum
 
 from airflow_provider_coinstats.testing.sandbox import Sandbox
 from tests.conftest import TEST_KEY
-from tests.unit.test_fault_matrix import (
+from tests.unit.hooks.test_fault_matrix import (
     CASES,
     FROZEN,
     Case,
@@ -53,7 +53,10 @@ def as_expected(case: Case, outcome: Outcome) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sleep", action="store_true", help="sleep the retry waits for real")
+    parser.add_argument("--quick", action="store_true", help="the default run (waits not slept)")
     args = parser.parse_args()
+    if args.quick:
+        args.sleep = False
 
     rows: list[tuple[str, str, str, str, str, str]] = []
     all_good, hung, leaked = True, False, False
