@@ -12,10 +12,7 @@ from typing import Any
 
 from airflow.sdk.definitions._internal.mixins import ResolveMixin
 
-
-def is_template(value: Any) -> bool:
-    """A string that Airflow will render later."""
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
+from airflow_provider_coinstats.common.params import is_template
 
 
 def is_literal(value: Any) -> bool:
