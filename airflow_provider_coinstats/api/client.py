@@ -25,6 +25,7 @@ from airflow_provider_coinstats.api.exceptions import (
     CoinStatsConnectionError,
     CoinStatsCreditsExhaustedError,
     CoinStatsError,
+    CoinStatsInconsistentCreditsError,
     CoinStatsRateLimitError,
     CoinStatsRequestError,
     CoinStatsResponseError,
@@ -87,17 +88,20 @@ class CoinStatsClient:
 
     # -- domain methods ------------------------------------------------------------------------
 
-    def get_credit_usage(self) -> CreditUsage:
-        """Read ``GET /usage/credits`` (free of charge) into a :class:`CreditUsage`."""
-        payload = self.request("GET", CREDITS_PATH)
+    def get_credit_usage(self, *, retry: bool = True) -> CreditUsage:
+        """Read ``GET /usage/credits`` (free of charge) into a :class:`CreditUsage`.
+
+        :param retry: ``False`` sends exactly one attempt (a poller that owns its own backoff).
+        """
+        payload = self.request("GET", CREDITS_PATH, retry=retry)
         try:
             return CreditUsage.from_api(payload)
         except CoinStatsResponseError as error:
             # The message quotes what CoinStats sent (a field's value or names); scrub the key
             # from it, should a broken proxy ever echo request headers into the body.
-            problem = _scrub(error.message, self.config.api_key)
+            problem, error_class = _scrub(error.message, self.config.api_key), type(error)
         # Raised out here, so the unscrubbed original is not chained to it as __context__.
-        raise CoinStatsResponseError(problem, status_code=200)
+        raise error_class(problem, status_code=200)
 
     # -- transport -----------------------------------------------------------------------------
 
@@ -115,9 +119,12 @@ class CoinStatsClient:
         path: str,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        *,
+        retry: bool = True,
     ) -> Any:
         """Send one logical request, with pacing and retries; return the parsed JSON body.
 
+        :param retry: ``False`` sends exactly one attempt, whatever ``max_retries`` says.
         :raises CoinStatsError: a subclass saying what failed; transient ones only after retries.
         """
         method = method.upper()
@@ -128,7 +135,7 @@ class CoinStatsClient:
             try:
                 return self._send_once(method, url, path, params, json)
             except CoinStatsError as error:
-                if not self.retry.should_retry(error, method, attempt):
+                if not retry or not self.retry.should_retry(error, method, attempt):
                     raise
                 wait = self.retry.delay(error, attempt)
                 if time.monotonic() + wait > deadline:
@@ -266,7 +273,18 @@ def _parse_json(
     if not content.strip():
         return None
     try:
-        return jsonlib.loads(content)
+        return jsonlib.loads(content, object_pairs_hook=_unique_keys)
+    except _DuplicateKeyError as duplicate:
+        # Two parsers could read two different values; for credit figures that decides a gate.
+        error_class = (
+            CoinStatsInconsistentCreditsError if path == CREDITS_PATH else CoinStatsResponseError
+        )
+        raise error_class(
+            f"CoinStats answered {method} {path} (HTTP {response.status_code}) with the field "
+            f"{_scrub(duplicate.key, secret)[:40]!r} twice in one object; refusing to guess which "
+            "value counts",
+            status_code=response.status_code,
+        ) from None
     except ValueError:
         kind = "an HTML page" if b"<html" in content[:500].lower() else "invalid JSON"
         raise CoinStatsResponseError(
@@ -274,6 +292,22 @@ def _parse_json(
             f"{_snippet(content, secret)!r}",
             status_code=response.status_code,
         ) from None
+
+
+class _DuplicateKeyError(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object as a dict, refusing a key that appears twice (RFC 8259 leaves it open)."""
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _DuplicateKeyError(key)
+        obj[key] = value
+    return obj
 
 
 def _error_details(response: requests.Response, secret: str) -> tuple[str | None, str | None]:
