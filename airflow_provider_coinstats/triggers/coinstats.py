@@ -112,7 +112,8 @@ class CreditBudgetTrigger(BaseTrigger):
                 except CoinStatsCreditsExhaustedError as error:
                     # The budget's answer, not a failure: the poke path waits on it too.
                     failures = 0
-                    waits.decision(f"waiting: {error}")
+                    # A new requestId in each answer is no news.
+                    waits.decision(f"waiting: {error}", ("exhausted", error.status_code))
                     await asyncio.sleep(self.poke_interval)
                     continue
                 except CoinStatsError as error:
