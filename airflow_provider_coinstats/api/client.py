@@ -34,6 +34,7 @@ from airflow_provider_coinstats.api.exceptions import (
     CoinStatsConnectionError,
     CoinStatsCreditsExhaustedError,
     CoinStatsError,
+    CoinStatsInconsistentCreditsError,
     CoinStatsRateLimitError,
     CoinStatsRequestError,
     CoinStatsResponseError,
@@ -42,7 +43,7 @@ from airflow_provider_coinstats.api.exceptions import (
 )
 from airflow_provider_coinstats.api.models import CreditUsage
 from airflow_provider_coinstats.api.pacing import TokenBucket, shared_bucket
-from airflow_provider_coinstats.api.parsing import RejectedJSON, loads
+from airflow_provider_coinstats.api.parsing import DuplicateKey, RejectedJSON, loads
 from airflow_provider_coinstats.api.retry import RetryPolicy, parse_retry_after
 from airflow_provider_coinstats.api.scrub import Scrubber
 from airflow_provider_coinstats.api.transport import classify
@@ -126,14 +127,16 @@ class CoinStatsClient:
         """
         payload = self.request("GET", CREDITS_PATH, retry=retry)
         problem: str | None = None
+        error_class: type[CoinStatsResponseError] = CoinStatsResponseError
         try:
             usage = CreditUsage.from_api(payload)
         except CoinStatsResponseError as error:
-            # The message quotes what CoinStats sent (a field's value or names).
-            problem = self._scrubber.text(error.message)
+            # The message quotes what CoinStats sent (a field's value or names); the class says
+            # whether a gate waits (inconsistent figures) or fails (a malformed answer).
+            problem, error_class = self._scrubber.text(error.message), type(error)
         if problem is not None:
             # Raised out here, so the unscrubbed original is not chained to it as __context__.
-            raise CoinStatsResponseError(problem, status_code=200)
+            raise error_class(problem, status_code=200)
         # The plan name goes to XCom, events and logs: an echo of the key must not.
         return replace(usage, subscription=self._scrubber.text(usage.subscription))
 
@@ -316,13 +319,17 @@ class CoinStatsClient:
         if not content.strip():
             return None
         problem: str | None = None
+        error_class: type[CoinStatsResponseError] = CoinStatsResponseError
         try:
             return loads(content)
         except RejectedJSON as rejected:
             problem = str(rejected)
+            if isinstance(rejected, DuplicateKey) and path == CREDITS_PATH:
+                # Two parsers could read two different figures, and a gate decides on them.
+                error_class = CoinStatsInconsistentCreditsError
         if b"<html" in content[:500].lower():
             problem = "an HTML page"
-        raise CoinStatsResponseError(
+        raise error_class(
             f"CoinStats answered {method} {path} (HTTP {status}) with {problem}: "
             f"{self._snippet(content)!r}",
             status_code=status,

@@ -9,6 +9,8 @@ What is refused, and why a plain ``json.loads`` is not enough:
   later overflows ``float()``, and refuses 4,300 digits with a ``ValueError``);
 - ``NaN``, ``Infinity`` and ``-Infinity`` (not JSON, though Python accepts them), and floats
   that overflow to infinity (``1e400``);
+- a key twice in one object (RFC 8259 leaves its meaning open: two parsers could read two
+  different credit figures from one body);
 - bytes that are not UTF-8, and anything else that is not JSON.
 """
 
@@ -28,21 +30,27 @@ class RejectedJSON(ValueError):
     """A body that is not JSON we are willing to use; the text says why, without quoting it."""
 
 
+class DuplicateKey(RejectedJSON):
+    """An object names one key twice (the key is quoted: the body was scrubbed before parsing)."""
+
+
 def loads(content: bytes) -> Any:
     """Parse a UTF-8 JSON body within the limits above.
 
     :raises RejectedJSON: naming the problem (never quoting the body).
     """
     problem: str | None = None
+    kind: type[RejectedJSON] = RejectedJSON
     try:
         value = json.loads(
             content.decode("utf-8-sig"),
             parse_int=_integer,
             parse_float=_float,
             parse_constant=_constant,
+            object_pairs_hook=_unique_keys,
         )
     except RejectedJSON as rejected:
-        problem = str(rejected)
+        problem, kind = str(rejected), type(rejected)
     except RecursionError:
         problem = f"JSON nested deeper than {MAX_DEPTH} levels"
     except UnicodeDecodeError as error:
@@ -53,7 +61,7 @@ def loads(content: bytes) -> Any:
         problem = f"invalid JSON ({type(error).__name__})"
     # Raised out here, so that nothing holding the body is chained to it as __context__.
     if problem is not None:
-        raise RejectedJSON(problem)
+        raise kind(problem)
     # Bracket count first: most bodies cannot be deep enough to need the walk.
     if content.count(b"[") + content.count(b"{") > MAX_DEPTH:
         _check_depth(value)
@@ -87,3 +95,12 @@ def _float(text: str) -> float:
 
 def _constant(name: str) -> Any:
     raise RejectedJSON(f"{name}, which is not a number JSON allows")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise DuplicateKey(f"the field {key[:40]!r} twice in one object")
+        obj[key] = value
+    return obj

@@ -84,3 +84,20 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     if moment.tzinfo is None:  # RFC 9110 dates are GMT
         return None
     return max(0.0, moment.timestamp() - (time.time() if now is None else now))
+
+
+#: The longest a poller (the deferred gate) waits between two checks while CoinStats keeps failing.
+MAX_POLL_DELAY = 300.0
+
+
+def poll_delay(error: CoinStatsError, failures: int, poke_interval: float) -> float:
+    """Seconds a poller waits after its ``failures``-th failed check in a row, each check being a
+    single attempt (``retry=False``), so that this is the only backoff in play: the interval,
+    doubling with each failure, capped at :data:`MAX_POLL_DELAY` (or the interval, if longer),
+    and never shorter than a ``Retry-After`` CoinStats sent (itself capped the same way)."""
+    doubled = poke_interval * 2.0 ** min(failures - 1, 30)  # 2**30 intervals: capped anyway
+    delay = max(poke_interval, min(doubled, MAX_POLL_DELAY))
+    retry_after: float | None = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        delay = max(delay, min(float(retry_after), MAX_POLL_DELAY))
+    return delay

@@ -1,20 +1,24 @@
 """What a credit gate does with one reading, shared by the sensor's poke and the trigger.
 
-Both paths must agree on three things, so they live here once: which errors mean "not yet" and
-which end the wait, how a decision is turned into the XCom dict, and how the sensor's parameters
-become a :class:`~airflow_provider_coinstats.credits.budget.CreditBudget`.
+Both paths must agree on four things, so they live here once: which errors mean "not yet" and
+which end the wait, how a decision is turned into the XCom dict, how the sensor's parameters
+become a :class:`~airflow_provider_coinstats.credits.budget.CreditBudget`, and what a waiting
+gate writes to its log.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from airflow_provider_coinstats.api.exceptions import (
     CoinStatsConfigError,
+    CoinStatsConnectionError,
     CoinStatsCreditsExhaustedError,
     CoinStatsError,
+    CoinStatsInconsistentCreditsError,
 )
 from airflow_provider_coinstats.api.models import CreditUsage
 from airflow_provider_coinstats.common.params import credits_param
@@ -33,11 +37,20 @@ BUDGET_FIELDS = (
 )
 
 
+#: A waiting gate with nothing new to report still says so this often.
+SUMMARY_EVERY_SECONDS = 600.0
+#: Connection failures in a row after which a gate suspects the host itself.
+UNREACHABLE_HINT_AFTER = 3
+
+
 def error_means_wait(error: CoinStatsError) -> bool:
-    """Transient trouble (429 rate limit, 5xx, timeouts, connection errors) and exhausted
-    credits mean "not yet": waiting is the gate's job. Anything else (rejected key, bad
-    configuration, a malformed answer) will not heal by waiting."""
-    return error.transient or isinstance(error, CoinStatsCreditsExhaustedError)
+    """Transient trouble (429 rate limit, 5xx, timeouts, connection errors), exhausted credits
+    and credit figures that do not add up mean "not yet": waiting is the gate's job, and it
+    never decides on figures it cannot trust. Anything else (rejected key, bad configuration,
+    a malformed answer) will not heal by waiting."""
+    return error.transient or isinstance(
+        error, CoinStatsCreditsExhaustedError | CoinStatsInconsistentCreditsError
+    )
 
 
 def gate_result(
@@ -97,3 +110,88 @@ def build_budget(
 def budget_kwargs(budget: CreditBudget) -> dict[str, Any]:
     """The budget as JSON primitives (planned calls already priced), for trigger kwargs."""
     return {name: getattr(budget, name) for name in BUDGET_FIELDS}
+
+
+class WaitLog:
+    """What a waiting gate logs: a decision line when the decision or its figures change, else a
+    summary every :data:`SUMMARY_EVERY_SECONDS` (a gate polling every minute for six hours
+    writes a handful of lines, not 360); one line per failed check; and, once, a hint to check
+    the Base URL when CoinStats stays unreachable.
+
+    :param conn_id: the connection, named in the hint.
+    :param log: the task's or the trigger's logger (structlog or stdlib, by Airflow version).
+    :param clock: monotonic seconds (a seam for tests).
+    """
+
+    def __init__(
+        self, conn_id: str, log: Any, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.conn_id = conn_id
+        self.log = log
+        self.clock = clock
+        self.checks = 0
+        self._started = self._last_line_at = clock()
+        self._last_news: object = None
+        self._unreachable = 0
+        self._hinted = False
+
+    def decision(self, reason: str, figures: object = None) -> None:
+        """A reading was judged; ``reason`` is the decision's line, ``figures`` what counts as
+        news (e.g. the account's figures: a pacing allowance that moves with the clock is not
+        news). By default the line itself."""
+        self.checks += 1
+        self._unreachable = 0
+        news = reason if figures is None else figures
+        now = self.clock()
+        if news != self._last_news:
+            self.log.info("%s", reason)
+        elif now - self._last_line_at >= SUMMARY_EVERY_SECONDS:
+            self.log.info(
+                "still waiting after %d checks over %s: %s",
+                self.checks,
+                _duration(now - self._started),
+                reason,
+            )
+        else:
+            return
+        self._last_news, self._last_line_at = news, now
+
+    def failure(self, error: CoinStatsError, line: str) -> None:
+        """A check failed; ``line`` says what failed and what happens next."""
+        self.checks += 1
+        self._last_news = None  # the next decision is news again
+        self.log.warning("%s", line)
+        if not isinstance(error, CoinStatsConnectionError):
+            self._unreachable = 0
+            return
+        self._unreachable += 1
+        if self._unreachable >= UNREACHABLE_HINT_AFTER and not self._hinted:
+            self._hinted = True
+            self.log.warning(
+                "CoinStats has been unreachable through connection %r for %d checks in a row; "
+                "if this persists, check the connection's Base URL (host): a mistyped host "
+                "fails exactly like this",
+                self.conn_id,
+                self._unreachable,
+            )
+
+
+def _duration(seconds: float) -> str:
+    """``42 s``, ``5 min``, ``1 h 10 min``."""
+    minutes = int(seconds) // 60
+    if minutes == 0:
+        return f"{int(seconds)} s"
+    hours, minutes = divmod(minutes, 60)
+    if hours == 0:
+        return f"{minutes} min"
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+def decision_figures(decision: BudgetDecision) -> tuple[object, ...]:
+    """What makes a decision news for :class:`WaitLog`: its outcome and the account's figures."""
+    return (
+        decision.passed,
+        decision.total_credits,
+        decision.used_credits,
+        decision.remaining_credits,
+    )

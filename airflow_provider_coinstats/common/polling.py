@@ -7,15 +7,23 @@ the asking trigger's interval is reused, and while a reading is in flight every 
 awaits that same request (single-flight) instead of sending its own. Each trigger still judges the
 reading against its own budget.
 
-The blocking client runs in a worker thread, so the event loop never waits on the network.
+Isolation: the blocking client runs in a thread of the connection's own one-thread executor,
+never in the event loop's default executor, which every trigger of the triggerer shares. So a
+connection whose server trickles or hangs holds one thread at most, and delays no other
+connection. A request in flight outlives the triggers that wait for it: the poller stays
+registered until the request returns, so a trigger cancelled mid-request, or one arriving after it,
+joins that request instead of starting a second one beside it. Each check is a single attempt
+(``retry=False``): the trigger's backoff between checks is the only retry loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import weakref
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,10 +34,15 @@ from airflow_provider_coinstats.api.exceptions import (
     CoinStatsAuthError,
     CoinStatsConfigError,
     CoinStatsError,
+    CoinStatsTimeoutError,
 )
 from airflow_provider_coinstats.api.models import CreditUsage
 
 ClientFactory = Callable[[str], Awaitable[CoinStatsClient]]
+
+#: Seconds a reading waits beyond the client's own deadline for one attempt, should the client
+#: ever overrun it: the reading then fails with a timeout, and the trigger backs off.
+DEADLINE_MARGIN = 5.0
 
 
 @dataclass(frozen=True)
@@ -53,11 +66,17 @@ class SharedCreditPoller:
         self.conn_id = conn_id
         self._client_factory = client_factory
         self._client: CoinStatsClient | None = None
+        self._executor: ThreadPoolExecutor | None = None
         self._last: Reading | None = None
-        self._in_flight: asyncio.Future[Reading] | None = None
-        self._closed = False
+        self._in_flight: asyncio.Future[Reading] | None = None  # a reading being taken
+        self._request: asyncio.Future[CreditUsage] | None = None  # its HTTP request
         self.users = 0
         self.requests_sent = 0
+
+    @property
+    def busy(self) -> bool:
+        """A reading is being taken, or a request is still on the wire."""
+        return self._in_flight is not None or self._request is not None
 
     async def read(self, max_age: float) -> tuple[CreditUsage, datetime]:
         """A reading no older than ``max_age`` seconds; raises the reading's error, if any."""
@@ -78,8 +97,7 @@ class SharedCreditPoller:
         try:
             if self._client is None:
                 self._client = await self._build_client()
-            self.requests_sent += 1
-            usage = await asyncio.to_thread(self._client.get_credit_usage)
+            usage = await self._ask(self._client)
         except CoinStatsError as exc:
             error = exc
             if isinstance(exc, CoinStatsAuthError):
@@ -88,11 +106,43 @@ class SharedCreditPoller:
                 self._drop_client()
         finally:
             self._in_flight = None
+            self._discard_if_unused()  # the last user may have left while we waited
         reading = Reading(usage, error, pendulum.now("UTC"), time.monotonic())
         self._last = reading
-        if self._closed:
-            self._drop_client()  # the last user left while this request was on the wire
         return reading
+
+    async def _ask(self, client: CoinStatsClient) -> CreditUsage:
+        """One attempt on the connection's own thread, awaited up to the client's deadline plus
+        a margin. A request still on the wire after that is never sent a second time beside
+        itself: the next reading waits for the same request."""
+        if self._request is None:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix=f"coinstats-credits-{self.conn_id}"
+                )
+            self.requests_sent += 1
+            self._request = asyncio.get_running_loop().run_in_executor(
+                self._executor, functools.partial(client.get_credit_usage, retry=False)
+            )
+            self._request.add_done_callback(self._request_done)
+        bound = min(client.config.timeout, client.config.total_timeout) + DEADLINE_MARGIN
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._request), bound)
+        except TimeoutError:
+            raise CoinStatsTimeoutError(
+                f"CoinStats did not answer GET /usage/credits for connection {self.conn_id!r} "
+                f"within {bound:g} s; the next check waits for the same request"
+            ) from None
+
+    def _request_done(self, request: asyncio.Future[CreditUsage]) -> None:
+        self._request = None
+        if not request.cancelled():
+            request.exception()  # retrieved, should no reading wait for it any more
+        self._discard_if_unused()
+
+    def _discard_if_unused(self) -> None:
+        if self.users == 0 and not self.busy:
+            _discard(self)
 
     async def _build_client(self) -> CoinStatsClient:
         try:
@@ -110,10 +160,11 @@ class SharedCreditPoller:
             client.close()
 
     def close(self) -> None:
-        """Close the client; one in use by a request in flight is closed when it returns."""
-        self._closed = True
-        if self._in_flight is None:
-            self._drop_client()
+        """Close the client and the poller's thread; only called with no request in flight."""
+        self._drop_client()
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False)
 
 
 # One poller per (event loop, connection): asyncio futures belong to the loop that made them.
@@ -135,10 +186,13 @@ def acquire_poller(conn_id: str, client_factory: ClientFactory) -> SharedCreditP
 
 
 def release_poller(poller: SharedCreditPoller) -> None:
-    """Drop a user; the last one closes the poller, so a rotated key is read afresh next time."""
+    """Drop a user. The last one closes the poller, so a rotated key is read afresh next time;
+    with a request in flight the poller stays (and serves whoever comes next) until it returns."""
     poller.users -= 1
-    if poller.users > 0:
-        return
+    poller._discard_if_unused()
+
+
+def _discard(poller: SharedCreditPoller) -> None:
     for loop_pollers in list(_pollers.values()):
         if loop_pollers.get(poller.conn_id) is poller:
             del loop_pollers[poller.conn_id]
@@ -146,5 +200,5 @@ def release_poller(poller: SharedCreditPoller) -> None:
 
 
 def active_pollers() -> list[SharedCreditPoller]:
-    """Every poller still in use, in any loop (for tests and diagnostics)."""
+    """Every poller still registered, in any loop (for tests and diagnostics)."""
     return [poller for loop_pollers in _pollers.values() for poller in loop_pollers.values()]

@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import pendulum
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import (
+    AirflowFailException,
+    AirflowNotFoundException,
+    AirflowSkipException,
+)
 
-from airflow_provider_coinstats.api import exceptions
-from airflow_provider_coinstats.api.exceptions import CoinStatsError
+from airflow_provider_coinstats.api.exceptions import CoinStatsConfigError, CoinStatsError
 from airflow_provider_coinstats.hooks.coinstats import CoinStatsHook
 
-# The gate helpers and the credit domain load when a sensor is built or runs, not when a DAG
-# file imports this module (bench/parse_cost.py): their dataclasses cost milliseconds to create.
+# The gate helpers, the events and the credit domain load when a sensor is built or runs, not
+# when a DAG file imports this module (bench/parse_cost.py): their dataclasses cost milliseconds
+# to create, and the trigger module pulls in airflow.triggers.base and the HTTP client.
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_coinstats.common.gate import WaitLog
     from airflow_provider_coinstats.credits.budget import CreditBudget
+
+
+class CreditGateFailure(AirflowFailException):
+    """A credit gate that no wait can open: a rejected key, a missing or invalid connection, an
+    invalid budget, or a requirement larger than the plan. It fails the task without retries,
+    also under ``soft_fail`` (which skips only when the budget does not come in time)."""
 
 
 class CreditBudgetSensor(BaseSensorOperator):
@@ -32,9 +44,11 @@ class CreditBudgetSensor(BaseSensorOperator):
     ``waiting: 4,000 credits left, need 5,000 + reserve 1,000``, and the sensor returns to XCom
     the usage figures, the decision and its ``reason``.
 
-    It fails at once (no retries) when waiting cannot help: the requirement exceeds the plan
-    (``required + reserve > total``), or CoinStats rejects the key. Transient trouble (429, 5xx,
-    timeouts) only logs a warning and counts as "not yet".
+    It fails at once (:class:`CreditGateFailure`, no retries, whatever ``soft_fail`` says) when
+    waiting cannot help: the requirement exceeds the plan (``required + reserve > total``),
+    CoinStats rejects the key, or the connection or a budget parameter is invalid. Transient
+    trouble (429, 5xx, timeouts) and credit figures that do not add up only log a warning and
+    count as "not yet"; ``soft_fail`` skips when the budget does not come within ``timeout``.
 
     Works in ``poke`` and ``reschedule`` mode, and deferred (``deferrable=True``), where one
     triggerer serves every waiting gate of a connection with one credit reading per interval.
@@ -123,71 +137,116 @@ class CreditBudgetSensor(BaseSensorOperator):
     def hook(self) -> CoinStatsHook:
         return CoinStatsHook(coinstats_conn_id=self.coinstats_conn_id)
 
+    @cached_property
+    def _waits(self) -> WaitLog:
+        from airflow_provider_coinstats.common.gate import WaitLog
+
+        # Lives as long as the sensor object: across the pokes of one poke-mode run.
+        return WaitLog(self.coinstats_conn_id, self.log)
+
     def poke(self, context: Context) -> PokeReturnValue:
-        from airflow_provider_coinstats.common.gate import error_means_wait, gate_result
+        from airflow_provider_coinstats.common.gate import (
+            decision_figures,
+            error_means_wait,
+            gate_result,
+        )
         from airflow_provider_coinstats.common.metrics import emit_credit_gauges
 
-        budget = self._budget()
+        try:
+            budget = self._budget()
+        except CoinStatsConfigError as error:
+            raise self._cannot_pass(str(error)) from error
         try:
             usage = self.hook.get_credit_usage()
         except CoinStatsError as error:
             if error_means_wait(error):
-                self.log.warning("not yet: could not read credits (%s); will poke again", error)
+                line = f"not yet: could not read credits ({error}); will poke again"
+                self._waits.failure(error, line)
                 return PokeReturnValue(is_done=False)
-            raise AirflowFailException(str(error)) from error
+            raise self._cannot_pass(str(error)) from error
+        except AirflowNotFoundException as error:
+            raise self._cannot_pass(
+                f"Could not load CoinStats connection {self.coinstats_conn_id!r}: {error}"
+            ) from error
         emit_credit_gauges(self.coinstats_conn_id, usage)
         decision = budget.evaluate(usage)
-        self.log.info("%s", decision.reason)
         if decision.impossible:
-            raise AirflowFailException(f"CoinStats credit gate cannot pass: {decision.reason}")
+            # The reason starts "impossible: ..."; said once.
+            raise self._cannot_pass(f"CoinStats credit gate: {decision.reason}")
+        self._waits.decision(decision.reason, decision_figures(decision))
         result = gate_result(usage, decision, pendulum.now("UTC"))
         return PokeReturnValue(is_done=decision.passed, xcom_value=result)
 
-    def execute(self, context: Context) -> Any:
-        if not self.deferrable:
-            return super().execute(context)
-        # Check once here: a budget that already allows the work costs no deferral at all.
-        try:
-            first = self.poke(context)
-        except AirflowFailException as error:
-            # The same soft_fail/never_fail handling the poke loop applies to a failed poke.
-            if self.soft_fail or self.never_fail:
-                flag = "soft_fail" if self.soft_fail else "never_fail"
-                raise AirflowSkipException(f"Skipping because {flag} is set: {error}") from error
-            raise
-        if first.is_done:
-            return first.xcom_value
-        # Imported on deferral only: the trigger module pulls in airflow.triggers.base and the
-        # HTTP client, which a DAG file that merely uses the sensor should not pay for.
-        from airflow_provider_coinstats.common.gate import budget_kwargs
-        from airflow_provider_coinstats.triggers.coinstats import CreditBudgetTrigger
+    def _cannot_pass(self, message: str) -> CreditGateFailure:
+        """The failure for a gate that no wait can open, logged where the task log shows it."""
+        self.log.error("%s", message)
+        return CreditGateFailure(message)
 
-        self.defer(
-            trigger=CreditBudgetTrigger(
-                coinstats_conn_id=self.coinstats_conn_id,
-                poke_interval=self.poke_interval,
-                **budget_kwargs(self._budget()),
-            ),
-            method_name="execute_complete",
-            # A deferral timeout comes back as a sensor timeout, so soft_fail applies.
-            timeout=timedelta(seconds=self.timeout),
-        )
+    @contextmanager
+    def _failures_stay_failures(self) -> Iterator[None]:
+        """BaseSensorOperator turns an ``AirflowFailException`` into a skip under ``soft_fail``;
+        a gate that cannot pass (broken configuration, impossible budget) is not a budget that
+        came late, so it fails. ``never_fail``, which asks for no failure at all, still skips."""
+        try:
+            yield
+        except AirflowSkipException as skip:
+            failure = skip.__cause__
+            if isinstance(failure, CreditGateFailure) and not self.never_fail:
+                raise failure from failure.__cause__
+            raise
+
+    def execute(self, context: Context) -> Any:
+        with self._failures_stay_failures():
+            if not self.deferrable:
+                return super().execute(context)
+            # Check once here: a budget that already allows the work costs no deferral at all.
+            try:
+                first = self.poke(context)
+            except CreditGateFailure as error:
+                if self.never_fail:
+                    raise AirflowSkipException(
+                        f"Skipping because never_fail is set: {error}"
+                    ) from error
+                raise
+            if first.is_done:
+                return first.xcom_value
+            from airflow_provider_coinstats.common.gate import budget_kwargs
+            from airflow_provider_coinstats.triggers.coinstats import CreditBudgetTrigger
+
+            self.defer(
+                trigger=CreditBudgetTrigger(
+                    coinstats_conn_id=self.coinstats_conn_id,
+                    poke_interval=self.poke_interval,
+                    **budget_kwargs(self._budget()),
+                ),
+                method_name="execute_complete",
+                # A deferral timeout comes back as a sensor timeout, so soft_fail applies.
+                timeout=timedelta(seconds=self.timeout),
+            )
+
+    def resume_execution(
+        self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context
+    ) -> Any:
+        with self._failures_stay_failures():
+            return super().resume_execution(next_method, next_kwargs, context)
 
     def execute_complete(self, context: Context, event: Mapping[str, Any] | None = None) -> Any:
         """Resume after the trigger: return the same XCom dict as the poke path, or raise the
         same kind of error it would have raised."""
-        if not isinstance(event, Mapping) or event.get("status") not in ("success", "error"):
-            raise AirflowFailException(f"CoinStats credit gate got an unexpected event: {event!r}")
-        if event["status"] == "success":
-            result = event.get("result")
-            if not isinstance(result, Mapping):
-                raise AirflowFailException(f"CoinStats credit gate event has no result: {event!r}")
+        from airflow_provider_coinstats.common.events import GateEvent, MalformedGateEventError
+
+        try:
+            gate = GateEvent.from_event(event)
+        except MalformedGateEventError as problem:
+            raise self._cannot_pass(
+                f"CoinStats credit gate got a malformed trigger event ({problem}): "
+                f"{str(event)[:200]}"
+            ) from None
+        if gate.error is None:
+            result = dict(gate.result or {})
             self.log.info("%s", result.get("reason"))
-            return dict(result)
-        message = str(event.get("message", "unknown error"))
-        if event.get("fail_fast", True):
-            raise AirflowFailException(message)
-        error_class = getattr(exceptions, str(event.get("error")), None)
-        if isinstance(error_class, type) and issubclass(error_class, CoinStatsError):
-            raise error_class(message)
-        raise CoinStatsError(message)
+            return result
+        if gate.fail_fast:
+            raise self._cannot_pass(str(gate.error)) from gate.error
+        self.log.error("%s", gate.error)
+        raise gate.error

@@ -9,10 +9,18 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_coinstats.api.exceptions import CoinStatsCreditsExhaustedError, CoinStatsError
+from airflow_provider_coinstats.api.exceptions import (
+    CoinStatsCreditsExhaustedError,
+    CoinStatsError,
+    CoinStatsInsufficientCreditsError,
+)
+from airflow_provider_coinstats.api.retry import poll_delay
+from airflow_provider_coinstats.common.events import GateEvent
 from airflow_provider_coinstats.common.gate import (
     BUDGET_FIELDS,
+    WaitLog,
     budget_kwargs,
+    decision_figures,
     error_means_wait,
     gate_result,
 )
@@ -20,8 +28,6 @@ from airflow_provider_coinstats.common.polling import acquire_poller, release_po
 from airflow_provider_coinstats.credits.budget import CreditBudget
 from airflow_provider_coinstats.hooks.coinstats import CoinStatsHook
 
-#: The longest a trigger waits between attempts while CoinStats keeps failing.
-MAX_BACKOFF_SECONDS = 300.0
 #: The shortest interval between two credit checks of one trigger.
 MIN_POKE_INTERVAL = 0.1
 
@@ -39,11 +45,15 @@ class CreditBudgetTrigger(BaseTrigger):
       an ``error`` event after one request, with ``fail_fast`` set;
     - the budget does not allow it yet, or CoinStats says the credits are exhausted: sleep
       ``poke_interval`` and look again;
-    - CoinStats keeps failing transiently: exponential backoff (capped), then an ``error`` event
-      after ``max_consecutive_failures`` failures in a row.
+    - CoinStats fails transiently, or sends credit figures that do not add up: back off
+      (:func:`~airflow_provider_coinstats.api.retry.poll_delay`: the interval, doubling, capped
+      at 5 minutes, never under ``Retry-After``), then an ``error`` event after
+      ``max_consecutive_failures`` failed checks in a row. Each check is one request, so a
+      persistent 5xx costs ``max_consecutive_failures`` requests.
 
-    All triggers of one connection in one triggerer share one credit reading per interval
-    (:mod:`airflow_provider_coinstats.common.polling`).
+    Events follow :class:`~airflow_provider_coinstats.common.events.GateEvent`. All triggers of
+    one connection in one triggerer share one credit reading per interval
+    (:mod:`airflow_provider_coinstats.common.polling`), on a thread of that connection's own.
 
     :param coinstats_conn_id: the CoinStats connection.
     :param poke_interval: seconds between budget checks.
@@ -93,6 +103,7 @@ class CreditBudgetTrigger(BaseTrigger):
         # the worker's exit in Airflow's scheduler and fail the task (apache/airflow#67287).
         await asyncio.sleep(self.poke_interval)
         poller = acquire_poller(self.coinstats_conn_id, CoinStatsHook.aclient)
+        waits = WaitLog(self.coinstats_conn_id, self.log)
         try:
             failures = 0
             while True:
@@ -101,68 +112,50 @@ class CreditBudgetTrigger(BaseTrigger):
                 except CoinStatsCreditsExhaustedError as error:
                     # The budget's answer, not a failure: the poke path waits on it too.
                     failures = 0
-                    self.log.info("waiting: %s", error)
+                    # A new requestId in each answer is no news.
+                    waits.decision(f"waiting: {error}", ("exhausted", error.status_code))
                     await asyncio.sleep(self.poke_interval)
                     continue
                 except CoinStatsError as error:
                     if not error_means_wait(error):
-                        yield _error_event(error, fail_fast=True)
+                        self.log.error("CoinStats credit gate cannot pass: %s", error)
+                        yield TriggerEvent(GateEvent(error=error, fail_fast=True).to_event())
                         return
                     failures += 1
                     if failures >= self.max_consecutive_failures:
-                        yield _error_event(
-                            error,
-                            fail_fast=False,
-                            message=f"CoinStats credit gate gave up after {failures} failed "
-                            f"credit check{'s' if failures > 1 else ''} in a row; last: {error}",
+                        yield TriggerEvent(
+                            GateEvent(error=_gave_up(error, failures), fail_fast=False).to_event()
                         )
                         return
-                    delay = backoff_delay(self.poke_interval, failures, error)
-                    self.log.warning(
-                        "not yet: could not read credits (%s); retrying in %g s", error, delay
+                    delay = poll_delay(error, failures, self.poke_interval)
+                    waits.failure(
+                        error,
+                        f"not yet: could not read credits ({error}); failed check {failures} of "
+                        f"{self.max_consecutive_failures}, next check in {delay:g} s",
                     )
                     await asyncio.sleep(delay)
                     continue
                 failures = 0
                 decision = self.budget.evaluate(usage)
-                self.log.info("%s", decision.reason)
                 if decision.impossible:
-                    yield TriggerEvent(
-                        {
-                            "status": "error",
-                            "error": "CoinStatsInsufficientCreditsError",
-                            "message": f"CoinStats credit gate cannot pass: {decision.reason}",
-                            "fail_fast": True,
-                        }
-                    )
+                    # The reason starts "impossible: ..."; said once.
+                    message = f"CoinStats credit gate: {decision.reason}"
+                    self.log.error("%s", message)
+                    impossible = CoinStatsInsufficientCreditsError(message)
+                    yield TriggerEvent(GateEvent(error=impossible, fail_fast=True).to_event())
                     return
+                waits.decision(decision.reason, decision_figures(decision))
                 if decision.passed:
                     result = gate_result(usage, decision, checked_at)
-                    yield TriggerEvent({"status": "success", "result": result})
+                    yield TriggerEvent(GateEvent(result=result).to_event())
                     return
                 await asyncio.sleep(self.poke_interval)
         finally:
             release_poller(poller)
 
 
-def backoff_delay(poke_interval: float, failures: int, error: CoinStatsError) -> float:
-    """Seconds to wait after the ``failures``-th transient failure in a row: the interval,
-    doubling with each failure, capped at :data:`MAX_BACKOFF_SECONDS` (or the interval, if
-    longer), and never shorter than a ``Retry-After`` CoinStats sent."""
-    doubled = poke_interval * 2.0 ** min(failures - 1, 30)  # 2**30 intervals: capped anyway
-    delay = max(poke_interval, min(doubled, MAX_BACKOFF_SECONDS))
-    retry_after = getattr(error, "retry_after", None)
-    if retry_after is not None:
-        delay = max(delay, min(float(retry_after), MAX_BACKOFF_SECONDS))
-    return delay
-
-
-def _error_event(error: CoinStatsError, *, fail_fast: bool, message: str = "") -> TriggerEvent:
-    return TriggerEvent(
-        {
-            "status": "error",
-            "error": type(error).__name__,
-            "message": message or str(error),
-            "fail_fast": fail_fast,
-        }
-    )
+def _gave_up(error: CoinStatsError, failures: int) -> CoinStatsError:
+    """``error`` with a message that says the gate gave up; every other field kept."""
+    checks = f"{failures} failed credit check{'s' if failures > 1 else ''}"
+    message = f"CoinStats credit gate gave up after {checks} in a row; last: {error.message}"
+    return CoinStatsError.from_dict({**error.to_dict(), "message": message})

@@ -217,7 +217,7 @@ def test_trigger_kwargs_and_events_hold_no_key(
         raise AssertionError("the trigger ended without an event")
 
     event = asyncio.run(first_event())
-    assert event["status"] == "error" and event["error"] == "CoinStatsAuthError"
+    assert event["status"] == "error" and event["error"]["error"] == "CoinStatsAuthError"
     assert leaked(json.dumps(event), key="rejected-0123456789ab") == []
 
 

@@ -18,14 +18,17 @@ from airflow.sdk.exceptions import (
     TaskDeferred,
 )
 
+from airflow_provider_coinstats.common.events import GateEvent
 from airflow_provider_coinstats.exceptions import (
+    CoinStatsAuthError,
     CoinStatsConfigError,
     CoinStatsConnectionError,
 )
-from airflow_provider_coinstats.sensors.coinstats import CreditBudgetSensor
+from airflow_provider_coinstats.sensors.coinstats import CreditBudgetSensor, CreditGateFailure
 from airflow_provider_coinstats.testing.sandbox import Fault, Sandbox
 from airflow_provider_coinstats.triggers.coinstats import CreditBudgetTrigger
 from tests.conftest import TEST_KEY, connection_json
+from tests.unit.common.gate_helpers import INCONSISTENT_BODIES, BodyServer
 
 CTX: Any = {}
 
@@ -72,8 +75,9 @@ def test_poke_waits_with_one_log_line(coinstats_conn: Sandbox, task_logs: Any) -
 
 def test_impossible_requirement_fails_fast_and_says_what_to_do(coinstats_conn: Sandbox) -> None:
     sensor = gate(required_credits=90_000, min_remaining_ratio=0.2)
-    with pytest.raises(AirflowFailException, match=r"PRO plan has only 100,000.*top up"):
+    with pytest.raises(AirflowFailException, match=r"PRO plan has only 100,000.*top up") as caught:
         sensor.poke(CTX)
+    assert str(caught.value).startswith("CoinStats credit gate: impossible: need 90,000")
 
 
 def test_rejected_key_fails_fast_after_one_request(
@@ -147,8 +151,9 @@ def test_templated_fields_are_checked_once_rendered(coinstats_conn: Sandbox) -> 
     sensor.required_credits = "2,500"  # what rendering produced
     assert sensor.poke(CTX).xcom_value["required_credits"] == 2_500
     sensor.required_credits = "a lot"
-    with pytest.raises(CoinStatsConfigError, match="required_credits"):
+    with pytest.raises(CreditGateFailure, match="required_credits") as caught:
         sensor.poke(CTX)
+    assert isinstance(caught.value.__cause__, CoinStatsConfigError)
 
 
 @pytest.mark.parametrize(
@@ -195,27 +200,13 @@ def test_execute_complete_returns_the_poke_dict_or_raises_like_poke() -> None:
     sensor = gate(deferrable=True)
     result = {"passed": True, "reason": "passed: ...", "remaining_credits": 9}
     assert sensor.execute_complete(CTX, {"status": "success", "result": result}) == result
-    with pytest.raises(AirflowFailException, match="rejected"):
-        sensor.execute_complete(
-            CTX,
-            {
-                "status": "error",
-                "error": "CoinStatsAuthError",
-                "message": "rejected",
-                "fail_fast": True,
-            },
-        )
+    rejected = CoinStatsAuthError("rejected", status_code=401, request_id="r-1")
+    with pytest.raises(CreditGateFailure, match=r"rejected \(requestId r-1\)"):
+        sensor.execute_complete(CTX, GateEvent(error=rejected, fail_fast=True).to_event())
+    gave_up = CoinStatsConnectionError("gave up")
     with pytest.raises(CoinStatsConnectionError, match="gave up"):
-        sensor.execute_complete(
-            CTX,
-            {
-                "status": "error",
-                "error": "CoinStatsConnectionError",
-                "message": "gave up",
-                "fail_fast": False,
-            },
-        )
-    with pytest.raises(AirflowFailException, match="unexpected event"):
+        sensor.execute_complete(CTX, GateEvent(error=gave_up, fail_fast=False).to_event())
+    with pytest.raises(CreditGateFailure, match="malformed trigger event"):
         sensor.execute_complete(CTX, {"status": "maybe"})
 
 
@@ -244,13 +235,91 @@ def test_exponential_backoff_and_max_wait_still_reach_the_budget(coinstats_conn:
     assert 2 <= coinstats_conn.count(path="/usage/credits") <= 6
 
 
-def test_deferrable_first_check_honours_soft_fail(
+BROKEN = {
+    "rejected key": ({"key": "revoked-key-123"}, {}, "rejected the API key"),
+    "invalid connection": ({"auth_type": "magic"}, {}, "'auth_type' must be one of"),
+    "impossible budget": ({}, {"required_credits": 200_000}, "impossible: need 200,000"),
+}
+
+
+@pytest.mark.parametrize("mode", ["poke", "reschedule", "deferrable"])
+@pytest.mark.parametrize("case", BROKEN.values(), ids=BROKEN.keys())
+def test_soft_fail_never_turns_broken_configuration_into_a_skip(
+    sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    task_logs: Any,
+    mode: str,
+    case: tuple[dict[str, Any], dict[str, Any], str],
+) -> None:
+    conn, budget, message = case
+    monkeypatch.setenv("AIRFLOW_CONN_COINSTATS_DEFAULT", connection_json(sandbox.url, **conn))
+    sensor = gate(
+        soft_fail=True,
+        mode="reschedule" if mode == "reschedule" else "poke",
+        deferrable=mode == "deferrable",
+        **{"required_credits": 1, **budget},
+    )
+    ti = mock.Mock()
+    ti.get_first_reschedule_date.return_value = None
+    with pytest.raises(CreditGateFailure, match=message):
+        sensor.execute({"ti": ti})  # type: ignore[arg-type]
+    assert message in task_logs()  # logged at error level, so the task log says why
+    assert sandbox.count() <= 1
+    assert "revoked-key-123" not in task_logs()
+
+
+def test_soft_fail_never_skips_a_missing_connection(task_logs: Any) -> None:
+    sensor = gate(coinstats_conn_id="no_such_conn", soft_fail=True, required_credits=1)
+    with pytest.raises(
+        CreditGateFailure, match="Could not load CoinStats connection 'no_such_conn'"
+    ):
+        sensor.execute(CTX)
+    assert "no_such_conn" in task_logs()
+
+
+def test_never_fail_still_skips_broken_configuration(
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(
         "AIRFLOW_CONN_COINSTATS_DEFAULT", connection_json(sandbox.url, key="revoked-key-123")
     )
-    with pytest.raises(AirflowSkipException, match=r"soft_fail.*rejected the API key"):
-        gate(required_credits=1, deferrable=True, soft_fail=True).execute(CTX)
-    with pytest.raises(AirflowFailException, match="rejected the API key"):
-        gate(required_credits=1, deferrable=True).execute(CTX)
+    for deferrable in (False, True):
+        with pytest.raises(AirflowSkipException):
+            gate(required_credits=1, never_fail=True, deferrable=deferrable).execute(CTX)
+
+
+@pytest.mark.parametrize("body", INCONSISTENT_BODIES.values(), ids=INCONSISTENT_BODIES.keys())
+def test_inconsistent_figures_never_pass_a_poke_it_waits_and_says_why(
+    body: bytes, monkeypatch: pytest.MonkeyPatch, task_logs: Any
+) -> None:
+    with BodyServer(body) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_COINSTATS_DEFAULT", connection_json(server.url))
+        result = gate(required_credits=50, pace=True).poke(CTX)
+    assert result.is_done is False
+    assert result.xcom_value is None
+    assert server.requests == 1  # a bad body is not retried: the next poke looks again
+    logs = task_logs()
+    assert "not yet: could not read credits" in logs
+    assert "inconsistent credit figures" in logs or "twice in one object" in logs
+
+
+def test_an_unreachable_host_gets_one_hint_across_pokes(
+    monkeypatch: pytest.MonkeyPatch, task_logs: Any
+) -> None:
+    with BodyServer(b"{}") as server:
+        url = server.url  # refuses connections once the server is gone
+    monkeypatch.setenv("AIRFLOW_CONN_COINSTATS_DEFAULT", connection_json(url, max_retries=0))
+    sensor = gate(required_credits=1)
+    for _ in range(5):
+        assert sensor.poke(CTX).is_done is False
+    logs = task_logs()
+    assert logs.count("could not read credits") == 5
+    assert logs.count("check the connection's Base URL (host)") == 1
+
+
+def test_poke_mode_logs_a_repeated_decision_once(coinstats_conn: Sandbox, task_logs: Any) -> None:
+    coinstats_conn.set_credits(used=99_000)
+    sensor = gate(required_credits=5_000)
+    for _ in range(5):
+        assert sensor.poke(CTX).is_done is False
+    assert task_logs().count("waiting: 1,000 credits left") == 1

@@ -1,13 +1,11 @@
-"""CreditBudgetTrigger in an event loop against the sandbox over real HTTP, the shared
-per-connection polling behind it, and the deferral paths of the sensor that need a trigger."""
+"""CreditBudgetTrigger in an event loop against the sandbox (or a misbehaving server) over real
+HTTP, and the deferral paths of the sensor that need a trigger. The shared poller behind it is
+tested in tests/unit/common/test_polling.py."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import time
-import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,50 +17,30 @@ from airflow.sdk.exceptions import (
     AirflowSkipException,
     TaskDeferred,
 )
-from airflow.sdk.log import redact
 
+from airflow_provider_coinstats.api.retry import MAX_POLL_DELAY, poll_delay
 from airflow_provider_coinstats.common import polling
+from airflow_provider_coinstats.common.events import GateEvent
 from airflow_provider_coinstats.exceptions import (
-    CoinStatsAuthError,
+    CoinStatsInconsistentCreditsError,
     CoinStatsRateLimitError,
     CoinStatsServerError,
 )
-from airflow_provider_coinstats.hooks.coinstats import CoinStatsHook
-from airflow_provider_coinstats.sensors.coinstats import CreditBudgetSensor
+from airflow_provider_coinstats.sensors.coinstats import CreditBudgetSensor, CreditGateFailure
 from airflow_provider_coinstats.testing.sandbox import Fault, Sandbox
-from airflow_provider_coinstats.triggers.coinstats import (
-    MAX_BACKOFF_SECONDS,
-    CreditBudgetTrigger,
-    backoff_delay,
-)
+from airflow_provider_coinstats.triggers.coinstats import CreditBudgetTrigger
 from tests.conftest import TEST_KEY, connection_json
+from tests.unit.common.gate_helpers import (
+    CREDITS,
+    INCONSISTENT_BODIES,
+    BodyServer,
+    credits_body,
+    fire,
+    trigger,
+    when,
+)
 
 CTX: Any = {}
-CREDITS = "/usage/credits"
-
-
-def trigger(**kwargs: Any) -> CreditBudgetTrigger:
-    kwargs.setdefault("coinstats_conn_id", "coinstats_default")
-    kwargs.setdefault("poke_interval", 0.1)
-    return CreditBudgetTrigger(**kwargs)
-
-
-async def fire(gate: CreditBudgetTrigger) -> dict[str, Any]:
-    """Run the trigger like the triggerer does: to the end, and it must fire exactly once."""
-    events = [event.payload async for event in gate.run()]
-    assert len(events) == 1, events
-    payload: dict[str, Any] = events[0]
-    return payload
-
-
-async def when(condition: Callable[[], bool], then: Callable[[], object]) -> None:
-    """Do ``then`` once ``condition`` holds (polled every 10 ms; fails the test after 10 s)."""
-    for _ in range(1000):
-        if condition():
-            then()
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition never held")
 
 
 @pytest.fixture(autouse=True)
@@ -205,10 +183,15 @@ async def test_impossible_budget_fails_fast_after_one_request(coinstats_conn: Sa
     event = await fire(trigger(required_credits=90_000, min_remaining_ratio=0.2))
     assert event == {
         "status": "error",
-        "error": "CoinStatsInsufficientCreditsError",
-        "message": "CoinStats credit gate cannot pass: impossible: need 90,000 + reserve "
-        "20,000 but the PRO plan has only 100,000 credits per period; top up or shrink the job",
         "fail_fast": True,
+        "error": {
+            "error": "CoinStatsInsufficientCreditsError",
+            "message": "CoinStats credit gate: impossible: need 90,000 + reserve 20,000 but the "
+            "PRO plan has only 100,000 credits per period; top up or shrink the job",
+            "status_code": None,
+            "api_message": None,
+            "request_id": None,
+        },
     }
     assert coinstats_conn.count() == 1
 
@@ -223,45 +206,47 @@ async def test_rejected_key_ends_every_gate_after_exactly_one_request(
     assert sandbox.count() == 1  # twenty gates, one 401, no retry
     for event in events:
         assert event["status"] == "error"
-        assert event["error"] == "CoinStatsAuthError"
         assert event["fail_fast"] is True
-        assert "rejected the API key of connection 'coinstats_default'" in event["message"]
-        assert "revoked-key-123" not in event["message"]
+        error = event["error"]
+        assert error["error"] == "CoinStatsAuthError"
+        assert error["status_code"] == 401
+        assert "rejected the API key of connection 'coinstats_default'" in error["message"]
+        assert "revoked-key-123" not in json.dumps(event)
 
 
 async def test_missing_connection_fails_fast_without_a_request(sandbox: Sandbox) -> None:
     event = await fire(trigger(coinstats_conn_id="no_such_conn", required_credits=1))
     assert event["status"] == "error"
     assert event["fail_fast"] is True
-    assert event["error"] == "CoinStatsConfigError"
-    assert "Could not load CoinStats connection 'no_such_conn'" in event["message"]
+    assert event["error"]["error"] == "CoinStatsConfigError"
+    assert "Could not load CoinStats connection 'no_such_conn'" in event["error"]["message"]
     assert sandbox.count() == 0
 
 
-async def test_5xx_backs_off_exponentially_then_gives_up(
+async def test_persistent_5xx_costs_one_request_per_check_then_gives_up(
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, task_logs: Any
 ) -> None:
-    # No retries inside the client: every failed check is exactly one request.
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_COINSTATS_DEFAULT", connection_json(sandbox.url, max_retries=0)
-    )
+    # The connection's own retries are on (3, the default): the trigger still sends exactly one
+    # request per check, because its backoff between checks is the only retry loop.
+    monkeypatch.setenv("AIRFLOW_CONN_COINSTATS_DEFAULT", connection_json(sandbox.url))
     sandbox.inject(Fault(kind="status", status=503, times=None))
     event = await fire(trigger(required_credits=1, poke_interval=0.1, max_consecutive_failures=4))
     assert sandbox.count(path=CREDITS) == 4
     assert event["status"] == "error"
-    assert event["error"] == "CoinStatsServerError"
+    assert event["error"]["error"] == "CoinStatsServerError"
+    assert event["error"]["status_code"] == 503
     assert event["fail_fast"] is False  # execute_complete raises it, so task retries apply
-    assert event["message"].startswith(
+    assert event["error"]["message"].startswith(
         "CoinStats credit gate gave up after 4 failed credit checks in a row; last: "
         "CoinStats failed on GET /usage/credits (HTTP 503"
     )
-    logs = task_logs()
-    waits = [
-        line.split("retrying in ")[1].split(" s")[0]
-        for line in logs.splitlines()
-        if "retrying in" in line
-    ]
-    assert waits == ["0.1", "0.2", "0.4"]  # doubling, one wait fewer than the failures
+    lines = [line for line in task_logs().splitlines() if "could not read credits" in line]
+    # One line per failed check but the last: what failed, failure n of m, and the wait, which
+    # doubles from the interval.
+    assert len(lines) == 3, lines
+    for n, wait in enumerate(["0.1", "0.2", "0.4"], start=1):
+        assert "HTTP 503" in lines[n - 1]
+        assert f"failed check {n} of 4, next check in {wait} s" in lines[n - 1]
 
 
 async def test_a_recovered_reading_resets_the_failure_count(
@@ -305,115 +290,83 @@ async def test_exhausted_credits_mean_wait_not_failure(
     assert sandbox.count(path=CREDITS) == 4
 
 
-def test_backoff_doubles_is_capped_and_honours_retry_after() -> None:
+def test_the_backoff_between_checks_doubles_is_capped_and_honours_retry_after() -> None:
     error = CoinStatsServerError("boom")
-    assert [backoff_delay(1.0, n, error) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 8.0]
-    assert backoff_delay(1.0, 50, error) == MAX_BACKOFF_SECONDS
-    assert backoff_delay(1.0, 10_000, error) == MAX_BACKOFF_SECONDS  # no overflow
-    assert backoff_delay(600.0, 3, error) == 600.0  # never shorter than the interval
+    assert [poll_delay(error, n, 1.0) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 8.0]
+    assert poll_delay(error, 50, 1.0) == MAX_POLL_DELAY == 300.0
+    assert poll_delay(error, 10_000, 1.0) == MAX_POLL_DELAY  # no overflow
+    assert poll_delay(error, 3, 600.0) == 600.0  # never shorter than the interval
     limited = CoinStatsRateLimitError("slow down", retry_after=30)
-    assert backoff_delay(1.0, 1, limited) == 30.0
-    assert backoff_delay(1.0, 1, CoinStatsRateLimitError("x", retry_after=9e9)) == 300.0
+    assert poll_delay(limited, 1, 1.0) == 30.0
+    assert poll_delay(CoinStatsRateLimitError("x", retry_after=9e9), 1, 1.0) == 300.0
 
 
-async def test_the_event_loop_keeps_running_while_credits_are_read(
-    coinstats_conn: Sandbox,
+# -- figures that do not add up ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("body", INCONSISTENT_BODIES.values(), ids=INCONSISTENT_BODIES.keys())
+async def test_inconsistent_figures_never_pass_the_gate_it_waits_for_a_sound_reading(
+    body: bytes, monkeypatch: pytest.MonkeyPatch, task_logs: Any
 ) -> None:
-    coinstats_conn.inject(Fault(kind="delay", seconds=0.6))
-    gate = asyncio.create_task(fire(trigger(required_credits=1)))
-    # Were the request made on the loop, this timeout could only fire after the 0.6 s answer,
-    # by which time the gate would have passed.
-    done, _ = await asyncio.wait({gate}, timeout=0.2)
-    assert not done
-    assert (await gate)["status"] == "success"
+    sound = credits_body(100_000, 45_000, 55_000)
+    with BodyServer(body, body, sound) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_COINSTATS_DEFAULT", connection_json(server.url))
+        event = await fire(trigger(required_credits=50, max_consecutive_failures=3))
+    assert event["status"] == "success"
+    assert event["result"]["remaining_credits"] == 55_000  # decided on the sound reading only
+    assert server.requests == 3
+    logs = task_logs()
+    assert "inconsistent credit figures" in logs or "twice in one object" in logs
+    assert "failed check 2 of 3" in logs
 
 
-async def test_cancelled_gates_release_the_shared_poller(coinstats_conn: Sandbox) -> None:
-    coinstats_conn.set_credits(used=99_999)
-    gates = [asyncio.create_task(fire(trigger(required_credits=10))) for _ in range(3)]
-    await when(lambda: coinstats_conn.count(path=CREDITS) >= 1, lambda: None)
-    assert len(polling.active_pollers()) == 1
-    for gate in gates:
-        gate.cancel()
-    await asyncio.gather(*gates, return_exceptions=True)
-    assert polling.active_pollers() == []
-
-
-# -- shared polling --------------------------------------------------------------------------
-
-
-async def test_500_waiting_gates_cost_one_request_per_interval(
-    coinstats_conn: Sandbox,
+async def test_figures_that_never_add_up_end_in_an_error_not_a_pass(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    interval = 0.2
+    with BodyServer(INCONSISTENT_BODIES["remaining above total"]) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_COINSTATS_DEFAULT", connection_json(server.url))
+        event = await fire(trigger(required_credits=50, max_consecutive_failures=2))
+    assert server.requests == 2
+    assert event["status"] == "error"
+    assert event["fail_fast"] is False
+    error = GateEvent.from_event(event).error
+    assert isinstance(error, CoinStatsInconsistentCreditsError)
+    assert "more remaining than the total" in str(error)
+
+
+# -- what a waiting trigger logs -------------------------------------------------------------
+
+
+async def test_a_long_wait_logs_its_decision_once_not_once_per_check(
+    coinstats_conn: Sandbox, task_logs: Any
+) -> None:
     coinstats_conn.set_credits(used=99_000)
     freeing = asyncio.create_task(
         when(
-            lambda: coinstats_conn.count(path=CREDITS) >= 3,
+            lambda: coinstats_conn.count(path=CREDITS) >= 20,
             lambda: coinstats_conn.set_credits(used=0),
         )
     )
-    started = time.monotonic()
-    events = await asyncio.gather(
-        *(fire(trigger(required_credits=5_000 + n, poke_interval=interval)) for n in range(500))
-    )
-    elapsed = time.monotonic() - started
+    event = await fire(trigger(required_credits=5_000, poke_interval=0.1))
     await freeing
-
-    assert [event["status"] for event in events] == ["success"] * 500
-    # Each gate judged the shared reading against its own budget.
-    assert {event["result"]["required_credits"] for event in events} == set(range(5_000, 5_500))
-    requests = coinstats_conn.count(path=CREDITS)
-    intervals = elapsed / interval
-    assert requests <= intervals + 1, (requests, elapsed)
-    assert requests == 4  # three waiting readings and a passing one, shared by all 500 gates
+    assert event["status"] == "success"
+    assert coinstats_conn.count(path=CREDITS) >= 21
+    logs = task_logs()
+    assert logs.count("waiting: 1,000 credits left, need 5,000 + reserve 0") == 1
+    assert logs.count("passed: 100,000 credits left") == 1
 
 
-async def test_each_connection_has_its_own_poller(
-    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+async def test_an_unreachable_host_gets_one_hint_to_check_the_base_url(
+    monkeypatch: pytest.MonkeyPatch, task_logs: Any
 ) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_COINSTATS_A", connection_json(sandbox.url))
-    monkeypatch.setenv("AIRFLOW_CONN_COINSTATS_B", connection_json(sandbox.url))
-    gates = [
-        trigger(coinstats_conn_id=conn, required_credits=1)
-        for conn in ("coinstats_a", "coinstats_b") * 10
-    ]
-    events = await asyncio.gather(*(fire(gate) for gate in gates))
-    assert all(event["status"] == "success" for event in events)
-    assert sandbox.count(path=CREDITS) == 2
-
-
-async def test_a_key_fixed_after_a_401_is_read_afresh_without_a_restart(
-    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    conn = "AIRFLOW_CONN_COINSTATS_DEFAULT"
-    monkeypatch.setenv(conn, connection_json(sandbox.url, key="revoked-key-123"))
-    poller = polling.acquire_poller("coinstats_default", CoinStatsHook.aclient)
-    try:
-        with pytest.raises(CoinStatsAuthError):
-            await poller.read(max_age=0)
-        monkeypatch.setenv(conn, connection_json(sandbox.url))  # the key fixed in Airflow
-        usage, _ = await poller.read(max_age=0)
-        assert usage.remaining_credits == 55_000
-    finally:
-        polling.release_poller(poller)
-
-
-async def test_the_hook_builds_an_async_client_from_an_env_var_outside_a_task(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    key = f"cs-aclient-{uuid.uuid4().hex}"  # fresh, so no earlier test has masked it
-    with Sandbox(api_key=key) as box:
-        monkeypatch.setenv("AIRFLOW_CONN_COINSTATS_ASYNC", connection_json(box.url, key=key))
-        client = await CoinStatsHook.aclient("coinstats_async")
-        try:
-            usage = await asyncio.to_thread(client.get_credit_usage)
-        finally:
-            client.close()
-        assert client.config.base_url == box.url
-        assert client.config.requests_per_second == 1000  # the extras were read
-        assert usage.remaining_credits == box.usage()["remainingCredits"]
-        assert redact(f"key={key}") == "key=***"  # masked for every log that follows
+    with BodyServer(b"{}") as server:
+        url = server.url  # a port that refuses connections once the server is gone
+    monkeypatch.setenv("AIRFLOW_CONN_COINSTATS_DEFAULT", connection_json(url))
+    event = await fire(trigger(required_credits=1, poke_interval=0.05, max_consecutive_failures=6))
+    assert event["error"]["error"] == "CoinStatsConnectionError"
+    logs = task_logs()
+    assert logs.count("check the connection's Base URL (host)") == 1
+    assert logs.count("could not read credits") == 5
 
 
 # -- the worker half: resuming after the trigger ---------------------------------------------
@@ -446,7 +399,7 @@ async def test_resuming_with_real_events_matches_the_poke_path(
     assert xcom == passed["result"]
 
     impossible = await fire(trigger(required_credits=200_000))
-    with pytest.raises(AirflowFailException, match="cannot pass: impossible"):
+    with pytest.raises(CreditGateFailure, match="credit gate: impossible: need 200,000"):
         sensor().resume_execution("execute_complete", {"event": impossible}, CTX)
 
     monkeypatch.setenv(
@@ -456,10 +409,50 @@ async def test_resuming_with_real_events_matches_the_poke_path(
     with pytest.raises(AirflowFailException, match="rejected the API key"):
         sensor().resume_execution("execute_complete", {"event": rejected}, CTX)
 
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_COINSTATS_DEFAULT", connection_json(sandbox.url, max_retries=0)
-    )
     sandbox.inject(Fault(kind="status", status=500, times=None))
+    monkeypatch.setenv("AIRFLOW_CONN_COINSTATS_DEFAULT", connection_json(sandbox.url))
     gave_up = await fire(trigger(required_credits=10, max_consecutive_failures=1))
-    with pytest.raises(CoinStatsServerError, match="gave up after 1 failed credit check"):
+    with pytest.raises(CoinStatsServerError, match="gave up after 1 failed credit check") as err:
         sensor().resume_execution("execute_complete", {"event": gave_up}, CTX)
+    assert err.value.status_code == 500  # every field came across
+
+
+async def test_soft_fail_never_skips_a_gate_that_cannot_pass_after_deferral(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, task_logs: Any
+) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_COINSTATS_DEFAULT", connection_json(sandbox.url, key="revoked-key-123")
+    )
+    rejected = await fire(trigger(required_credits=10))
+    impossible_conn = connection_json(sandbox.url)
+    monkeypatch.setenv("AIRFLOW_CONN_COINSTATS_DEFAULT", impossible_conn)
+    impossible = await fire(trigger(required_credits=200_000))
+    missing = await fire(trigger(coinstats_conn_id="no_such_conn", required_credits=1))
+    for event, message in [
+        (rejected, "rejected the API key"),
+        (impossible, "impossible: need 200,000"),
+        (missing, "Could not load CoinStats connection 'no_such_conn'"),
+    ]:
+        with pytest.raises(CreditGateFailure, match=message):
+            sensor(soft_fail=True).resume_execution("execute_complete", {"event": event}, CTX)
+        assert message in task_logs()  # logged at error level before failing
+    # never_fail asks for no failure at all: it still skips.
+    with pytest.raises(AirflowSkipException):
+        sensor(never_fail=True).resume_execution("execute_complete", {"event": rejected}, CTX)
+
+
+@pytest.mark.parametrize(
+    ("event", "problem"),
+    [
+        (
+            {"status": "error", "error": {"error": "CoinStatsAuthError", "message": "x"}},
+            "fail_fast",
+        ),
+        ({"status": "maybe"}, "'status' must be"),
+        (None, "expected a JSON object"),
+        ({"status": "success"}, "without a 'result'"),
+    ],
+)
+def test_a_malformed_event_fails_the_task_with_what_is_wrong(event: Any, problem: str) -> None:
+    with pytest.raises(CreditGateFailure, match=f"malformed trigger event.*{problem}"):
+        sensor(soft_fail=True).execute_complete(CTX, event)
