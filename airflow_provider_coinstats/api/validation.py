@@ -14,7 +14,6 @@ checks never raise from inside ``float()`` or ``int()``: no OverflowError, no Va
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeGuard
 
@@ -24,9 +23,9 @@ from airflow_provider_coinstats.api.exceptions import CoinStatsConfigError
 #: far below where float arithmetic loses whole credits (2**53 ~ 9e15).
 MAX_CREDITS = 10**15
 
-# ASCII digits only: int() and float() also read "١٢" (Arabic-Indic digits) as 12.
-_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
-_INTEGER = re.compile(r"[+-]?\d+", re.ASCII)
+# What a plain decimal may be written with. Checked before int() and float(), which also read
+# "1_500", "nan", "infinity" and other scripts' digits ("١٢" is 12).
+_DECIMAL_CHARS = frozenset("0123456789+-.eE")
 #: Longer numeric strings are refused before parsing: int() of 4,300+ digits raises.
 _MAX_NUMBER_TEXT = 40
 _TRUE, _FALSE = ("true", "1"), ("false", "0")
@@ -189,13 +188,17 @@ def show(value: object, *, strings_expected: bool = False) -> str:
 
 
 def _parse(text: str, *, whole: bool) -> int | float | None:
-    if len(text) > _MAX_NUMBER_TEXT:
+    if len(text) > _MAX_NUMBER_TEXT or not _DECIMAL_CHARS.issuperset(text):
         return None
-    if _INTEGER.fullmatch(text):
+    digits = text[1:] if text[:1] in "+-" else text
+    if digits.isdigit():
         return int(text)
-    if not whole and _DECIMAL.fullmatch(text):
+    if whole:
+        return None
+    try:
         return float(text)  # "1e400" becomes inf, which the range check refuses
-    return None
+    except ValueError:  # "1e", "+-1", "1.2.3": not a number, reported by the caller
+        return None
 
 
 def _describe(
