@@ -59,11 +59,15 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-class-name": "airflow_provider_coinstats.hooks.coinstats.CoinStatsHook",
                 "hook-name": "CoinStats",
                 "ui-field-behaviour": {
-                    "hidden-fields": ["login", "schema", "port"],
+                    # Port stays visible: on Airflow 3.3 the Connections list's Test button
+                    # answers 400 for a saved connection without a port (it sends port 0 for
+                    # none), so a user must be able to fill it in.
+                    "hidden-fields": ["login", "schema"],
                     "relabeling": {"password": "API key", "host": "Base URL"},
                     "placeholders": {
                         "host": DEFAULT_BASE_URL,
                         "password": "Key from https://openapi.coinstats.app",
+                        "port": "443, or the port in Base URL (the Test button needs one)",
                     },
                 },
                 "conn-fields": {
