@@ -408,3 +408,20 @@ def test_hook_uri_with_host_and_port_apart_reaches_the_sandbox(
     uri = f"coinstats://:{TEST_KEY}@127.0.0.1:{port}?requests_per_second=1000"
     monkeypatch.setenv("AIRFLOW_CONN_CS_APART", uri)
     assert CoinStatsHook(coinstats_conn_id="cs_apart").get_credit_usage().total_credits == 100_000
+
+
+def test_connection_test_never_names_the_ui_tests_temporary_id(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The api-server's Test exports the connection as AIRFLOW_CONN_<8 random letters/digits>.
+    conn = {"conn_type": "coinstats", "host": sandbox.url, "password": "revoked-1234"}
+    monkeypatch.setenv("AIRFLOW_CONN_CISVH4S3", json.dumps(conn))
+    ok, message = CoinStatsHook(coinstats_conn_id="CiSVH4S3").test_connection()
+    assert ok is False
+    assert message.startswith("CoinStats rejected the API key of this connection (HTTP 401")
+    assert "CiSVH4S3" not in message
+
+    # A connection the user named keeps its name.
+    monkeypatch.setenv("AIRFLOW_CONN_CS_NAMED", json.dumps(conn))
+    _, named = CoinStatsHook(coinstats_conn_id="cs_named").test_connection()
+    assert "rejected the API key of connection 'cs_named'" in named
