@@ -81,7 +81,7 @@ class ClientConfig:
                 f"{owner} {problem}; it is sent in an HTTP header, which takes printable ASCII "
                 f"only. Paste the key again (get one at {KEYS_URL})."
             )
-        parts = urlsplit(self.base_url)
+        parts = _split(self.base_url, "Base URL", self.base_url)
         if parts.scheme == "http" and not self.allow_insecure_http and not is_loopback(parts):
             where = "this connection" if self.conn_id is None else f"connection {self.conn_id!r}"
             raise CoinStatsConfigError(
@@ -216,7 +216,7 @@ def normalize_base_url(
         return DEFAULT_BASE_URL
     owner = f"Connection {conn_id!r} host" if conn_id else "Base URL"
     if "://" not in raw:
-        raw = ("http://" if is_loopback(urlsplit("//" + raw)) else "https://") + raw
+        raw = ("http://" if is_loopback(_split("//" + raw, owner, host)) else "https://") + raw
     if port:
         scheme, rest = raw.split("://", 1)
         netloc, slash, tail = rest.partition("/")
@@ -224,7 +224,7 @@ def normalize_base_url(
             raw = f"{scheme}://{netloc}:{port}{slash}{tail}"
     if path and path.strip("/"):
         raw = raw.rstrip("/") + "/" + path.strip("/")
-    parts = urlsplit(raw)
+    parts = _split(raw, owner, host)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise CoinStatsConfigError(
             f"{owner} {host!r} is not an http(s) URL; leave it empty for {DEFAULT_BASE_URL}"
@@ -239,6 +239,15 @@ def normalize_base_url(
             "number from 1 to 65535, e.g. http://127.0.0.1:8765"
         ) from None
     return raw.rstrip("/")
+
+
+def _split(url: str, owner: str, given: str | None) -> SplitResult:
+    try:
+        return urlsplit(url)
+    except ValueError:  # e.g. "Invalid IPv6 URL" for an unbalanced "["
+        raise CoinStatsConfigError(
+            f"{owner} {given!r} is not an http(s) URL; leave it empty for {DEFAULT_BASE_URL}"
+        ) from None
 
 
 def _has_port(netloc: str) -> bool:

@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from airflow_provider_coinstats.api.config import (
     DEFAULT_BASE_URL,
@@ -91,6 +93,8 @@ def test_host_and_port_given_apart_reach_a_local_sandbox() -> None:
         ("https://x.io/v1?key=1", None, "must not carry a query"),
         ("http://127.0.0.1:99999", None, "invalid port"),
         ("127.0.0.1", 70000, "invalid port"),
+        ("[", None, "is not an http(s) URL"),  # urlsplit: "Invalid IPv6 URL"
+        ("http://[::1", None, "is not an http(s) URL"),
     ],
 )
 def test_unusable_hosts_are_rejected_with_the_connection_named(
@@ -425,3 +429,55 @@ def test_connection_test_never_names_the_ui_tests_temporary_id(
     monkeypatch.setenv("AIRFLOW_CONN_CS_NAMED", json.dumps(conn))
     _, named = CoinStatsHook(coinstats_conn_id="cs_named").test_connection()
     assert "rejected the API key of connection 'cs_named'" in named
+
+
+extra_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.integers(min_value=10**300, max_value=10**400),
+    st.floats(),
+    st.text(max_size=30),
+    st.lists(st.integers(), max_size=2),
+)
+# Words a message is made of anyway; a key that happens to be one of them proves nothing.
+CONFIG_WORDS = (
+    " The API key of connection 'c' contains a line break non-ASCII control character at "
+    "is empty printable ASCII Paste the key again https://openapi.coinstats.app extra must be "
+    "number of seconds from to up positive whole bytes true false one of api_key bearer got "
+    "Connection host is not an http(s) URL; leave it empty for invalid port plain http "
+)
+EXTRAS = (
+    "timeout",
+    "total_timeout",
+    "max_retries",
+    "requests_per_second",
+    "max_response_bytes",
+    "allow_insecure_http",
+    "auth_type",
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    extra=st.dictionaries(st.sampled_from(EXTRAS), extra_values),
+    host=st.one_of(st.none(), st.text(max_size=30), st.sampled_from(["http://10.0.0.1", "::1"])),
+    port=st.one_of(st.none(), st.integers(min_value=-5, max_value=70_000)),
+    password=st.text(max_size=30),
+)
+def test_any_connection_gives_a_config_or_a_config_error(
+    extra: dict[str, Any], host: str | None, port: int | None, password: str
+) -> None:
+    try:
+        config = read(extra, host=host, port=port, password=password)
+    except CoinStatsConfigError as error:
+        message = str(error)
+        key = password.strip()
+        if len(key) >= 3 and key not in f"{host!r} {port!r} {extra!r}" + CONFIG_WORDS:
+            assert key not in message
+    else:
+        assert 0 < config.timeout <= config.total_timeout <= 86_400
+        assert 0 <= config.max_retries <= 20
+        assert 0.001 <= config.requests_per_second <= 100_000
+        assert 1024 <= config.max_response_bytes <= 1024**3
+        assert config.base_url.startswith(("http://", "https://"))
