@@ -56,9 +56,9 @@ from airflow.providers.http.hooks.http import HttpAsyncHook, HttpHook
 from airflow.providers.http.triggers.http import HttpSensorTrigger
 from airflow.triggers.base import BaseTrigger
 
-from airflow_provider_coinstats.api import retry
 from airflow_provider_coinstats.exceptions import CoinStatsError
 from airflow_provider_coinstats.hooks.coinstats import CoinStatsHook
+from airflow_provider_coinstats.testing.retries import record_retry_waits
 from airflow_provider_coinstats.testing.sandbox import Fault, Sandbox
 from airflow_provider_coinstats.triggers.coinstats import CreditBudgetTrigger
 
@@ -310,13 +310,8 @@ def scenario_retries(box: Sandbox) -> list[tuple[str, str, Call]]:
             http_id: http_connection(box.url, key),
         }
         with connections(**conns):
-            waits: list[float] = []
-            original = retry.sleep_between_attempts
-            retry.sleep_between_attempts = waits.append  # record our backoff, don't sleep it
-            try:
+            with record_retry_waits() as waits:  # record our backoff, don't sleep it
                 outcome = measure_call(box, fault, partial(ours_call, ours_id))
-            finally:
-                retry.sleep_between_attempts = original
             outcome.waits = fmt_waits(waits, slept=False)
             rows.append((label, "CoinStatsHook.get_credit_usage()", outcome))
 

@@ -14,7 +14,7 @@ import pytest
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="coinstats-airflow-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-from airflow_provider_coinstats.api import pacing
+from airflow_provider_coinstats.testing.retries import reset_pacing
 from airflow_provider_coinstats.testing.sandbox import Sandbox
 
 #: A key that is easy to spot if it ever leaks into a log, an error or XCom.
@@ -44,9 +44,9 @@ def coinstats_conn(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox
 @pytest.fixture(autouse=True)
 def _fresh_rate_limiters() -> Iterator[None]:
     """Per-connection buckets are process-wide by design; tests must not share them."""
-    pacing._buckets.clear()
+    reset_pacing()
     yield
-    pacing._buckets.clear()
+    reset_pacing()
 
 
 @pytest.fixture

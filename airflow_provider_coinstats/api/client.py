@@ -1,20 +1,28 @@
 """CoinStatsClient: the only code that speaks HTTP to CoinStats. Imports nothing from Airflow.
 
-It owns the base URL, the auth header, timeouts, pacing, retries and the mapping of every failure
-to one class of :mod:`airflow_provider_coinstats.exceptions`. Callers get parsed JSON or a typed
-model back, never a ``requests.Response``, and never a traceback from inside requests.
+It owns the base URL, the auth header, the deadlines, the size cap, pacing, retries and the
+mapping of every failure to one class of :mod:`airflow_provider_coinstats.exceptions`. Callers
+get parsed JSON or a typed model back, never a ``requests.Response``, and never a traceback from
+inside requests. Everything CoinStats sends back is scrubbed of the key before it is returned,
+quoted or logged.
+
+Proxies: requests honours ``HTTP(S)_PROXY``, ``ALL_PROXY`` and ``NO_PROXY``. Over https a proxy
+sees only the host it tunnels to; over plain http it sees every header, the key included.
 """
 
 from __future__ import annotations
 
-import json as jsonlib
+import http.client
+import logging
 import re
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
 import requests
+import urllib3
 from requests.auth import AuthBase
 
 from airflow_provider_coinstats import __version__
@@ -22,6 +30,7 @@ from airflow_provider_coinstats.api.config import ClientConfig
 from airflow_provider_coinstats.api.exceptions import (
     KEYS_URL,
     CoinStatsAuthError,
+    CoinStatsConfigError,
     CoinStatsConnectionError,
     CoinStatsCreditsExhaustedError,
     CoinStatsError,
@@ -29,20 +38,38 @@ from airflow_provider_coinstats.api.exceptions import (
     CoinStatsRequestError,
     CoinStatsResponseError,
     CoinStatsServerError,
+    CoinStatsTimeoutError,
 )
 from airflow_provider_coinstats.api.models import CreditUsage
 from airflow_provider_coinstats.api.pacing import TokenBucket, shared_bucket
+from airflow_provider_coinstats.api.parsing import RejectedJSON, loads
 from airflow_provider_coinstats.api.retry import RetryPolicy, parse_retry_after
+from airflow_provider_coinstats.api.scrub import Scrubber
+from airflow_provider_coinstats.api.transport import classify
+from airflow_provider_coinstats.api.watchdog import DeadlineAdapter, attempt_deadline
+
+logger = logging.getLogger(__name__)
 
 USER_AGENT = f"airflow-provider-coinstats/{__version__} python-requests/{requests.__version__}"
 CREDITS_PATH = "/usage/credits"
+#: An error body is only quoted (120 characters of it), so no more of it is read.
+ERROR_BODY_LIMIT = 64 * 1024
 _SNIPPET_CHARS = 120
+_CHUNK_BYTES = 64 * 1024
+# What sending and streaming can raise; anything else is a bug and is not dressed up.
+_TRANSPORT_ERRORS = (
+    requests.RequestException,
+    urllib3.exceptions.HTTPError,
+    http.client.HTTPException,
+    OSError,
+    ValueError,
+)
 
 
 class CoinStatsClient:
     """A configured, paced, retrying session for one CoinStats account.
 
-    :param config: key, base URL, auth type, timeout, retries and pace.
+    :param config: key, base URL, auth type, deadlines, size cap, retries and pace.
     :param retry: the retry policy; by default built from ``config.max_retries``.
     :param rate_limiter: the pacing bucket; by default the one shared by ``config.conn_id``.
     :param session: a ``requests.Session`` to reuse (the client closes only its own).
@@ -62,8 +89,12 @@ class CoinStatsClient:
             config.conn_id or config.base_url, config.requests_per_second
         )
         self._owns_session = session is None
-        self.session = session or requests.Session()
+        self.session = session or _deadline_session()
         self._auth = _KeyAuth(config.api_key, bearer=config.auth_type == "bearer")
+        self._scrubber = Scrubber(config.api_key)
+        conn = f"connection {config.conn_id!r}" if config.conn_id else "the client"
+        # Checked here, raised at the first request: requests' own error would quote the key.
+        self._key_problem = _header_problem(config.api_key, conn)
 
     def __repr__(self) -> str:
         return (
@@ -87,17 +118,24 @@ class CoinStatsClient:
 
     # -- domain methods ------------------------------------------------------------------------
 
-    def get_credit_usage(self) -> CreditUsage:
-        """Read ``GET /usage/credits`` (free of charge) into a :class:`CreditUsage`."""
-        payload = self.request("GET", CREDITS_PATH)
+    def get_credit_usage(self, *, retry: bool = True) -> CreditUsage:
+        """Read ``GET /usage/credits`` (free of charge) into a :class:`CreditUsage`.
+
+        :param retry: False sends one attempt only, for a caller that schedules its own next
+            try (the deferred trigger's poller does).
+        """
+        payload = self.request("GET", CREDITS_PATH, retry=retry)
+        problem: str | None = None
         try:
-            return CreditUsage.from_api(payload)
+            usage = CreditUsage.from_api(payload)
         except CoinStatsResponseError as error:
-            # The message quotes what CoinStats sent (a field's value or names); scrub the key
-            # from it, should a broken proxy ever echo request headers into the body.
-            problem = _scrub(error.message, self.config.api_key)
-        # Raised out here, so the unscrubbed original is not chained to it as __context__.
-        raise CoinStatsResponseError(problem, status_code=200)
+            # The message quotes what CoinStats sent (a field's value or names).
+            problem = self._scrubber.text(error.message)
+        if problem is not None:
+            # Raised out here, so the unscrubbed original is not chained to it as __context__.
+            raise CoinStatsResponseError(problem, status_code=200)
+        # The plan name goes to XCom, events and logs: an echo of the key must not.
+        return replace(usage, subscription=self._scrubber.text(usage.subscription))
 
     # -- transport -----------------------------------------------------------------------------
 
@@ -115,65 +153,233 @@ class CoinStatsClient:
         path: str,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        *,
+        retry: bool = True,
     ) -> Any:
         """Send one logical request, with pacing and retries; return the parsed JSON body.
 
+        Each attempt ends within ``config.timeout`` seconds (connect to last body byte), the
+        whole call within ``config.total_timeout`` (every attempt and wait included), and no
+        answer may exceed ``config.max_response_bytes`` decoded bytes.
+
+        :param retry: False sends one attempt only, whatever the policy's ``max_retries``.
         :raises CoinStatsError: a subclass saying what failed; transient ones only after retries.
         """
+        if self._key_problem:
+            raise CoinStatsConfigError(self._key_problem)
         method = method.upper()
         url = self.url_for(path)
-        deadline = time.monotonic() + self.retry.total_timeout
+        deadline = time.monotonic() + self.config.total_timeout
         attempt = 0
         while True:
+            final: CoinStatsError | None = None
             try:
-                return self._send_once(method, url, path, params, json)
+                return self._send_once(method, url, path, params, json, deadline)
+            except _OutOfTime as out:
+                final = out.error
             except CoinStatsError as error:
-                if not self.retry.should_retry(error, method, attempt):
+                if not retry or not self.retry.should_retry(error, method, attempt):
                     raise
                 wait = self.retry.delay(error, attempt)
-                if time.monotonic() + wait > deadline:
-                    raise
+                if time.monotonic() + wait >= deadline:
+                    raise  # the wait alone would outlast total_timeout: say what failed now
+                logger.warning(
+                    "CoinStats %s %s failed (%s); retry %d of %d in %.1f s",
+                    method,
+                    path,
+                    self._what_failed(error),
+                    attempt + 1,
+                    self.retry.max_retries,
+                    wait,
+                )
                 self.retry.sleep(wait)
                 attempt += 1
+            if final is not None:
+                raise final  # the call's own deadline: no retry can help
+
+    def _what_failed(self, error: CoinStatsError) -> str:
+        """A few words for the retry log line: ``HTTP 503``, ``no answer within 30 s``, ``the
+        connection was refused``..."""
+        if error.status_code:
+            return f"HTTP {error.status_code}"
+        if isinstance(error, CoinStatsTimeoutError):
+            return f"no answer within {self.config.timeout:g} s"
+        return error.message.rsplit(": ", 1)[-1]  # the transport failure's words
 
     def _send_once(
-        self, method: str, url: str, path: str, params: Mapping[str, Any] | None, body: Any
+        self,
+        method: str,
+        url: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        body: Any,
+        call_deadline: float,
     ) -> Any:
-        self.rate_limiter.acquire()
-        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
-        try:
-            response = self.session.request(
-                method,
-                url,
-                params=_query(params),
-                json=body,
-                headers=headers,
-                auth=self._auth,
-                timeout=self.config.timeout,
-                # requests would resend X-API-KEY to wherever a redirect points, another host
-                # included (it strips only Authorization); CoinStats does not redirect its API.
-                allow_redirects=False,
+        if self.rate_limiter.acquire(within=call_deadline - time.monotonic()) is None:
+            raise _OutOfTime(
+                self._timeout(method, path, "total_timeout", "its turn in the pacing queue")
             )
-            content = response.content  # read the body here, so a cut-off body is caught here
-        except requests.Timeout as exc:
-            raise CoinStatsConnectionError(
+        start = time.monotonic()
+        budget = min(self.config.timeout, call_deadline - start)
+        # The bound that ends this attempt: its own, or what is left of the call's.
+        bound = "timeout" if budget >= self.config.timeout else "total_timeout"
+        if budget <= 0:
+            raise _OutOfTime(self._timeout(method, path, bound, "before the attempt started"))
+        deadline = start + budget
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        failure: CoinStatsError | None = None
+        try:
+            with attempt_deadline(deadline):
+                response = self.session.request(
+                    method,
+                    url,
+                    params=_query(params),
+                    json=body,
+                    headers=headers,
+                    auth=self._auth,
+                    timeout=budget,
+                    stream=True,  # the body is read below, against the deadline and the size cap
+                    # requests would resend X-API-KEY to wherever a redirect points, another host
+                    # included (it strips only Authorization); CoinStats does not redirect its API.
+                    allow_redirects=False,
+                )
+        except _TRANSPORT_ERRORS as exc:
+            if time.monotonic() >= deadline:  # the watchdog cut a response head short
+                failure = self._timeout(method, path, bound, "while the headers arrived")
+            else:
+                failure = self._transport_error(exc, method, path, bound)
+        # Raised out here, so that requests' exception (which may quote a header) is not
+        # chained to it as __context__.
+        if failure is not None:
+            raise failure
+        try:
+            status = response.status_code
+            content, failure = self._read_body(response, method, path, deadline, bound)
+        finally:
+            response.close()  # on every path: a half-read connection is dropped, not pooled
+        if status >= 300:
+            # A broken error body still leaves the status: its class wins (a 503 is retried).
+            raise self._error_from_response(status, response.headers, content, method, path)
+        if failure is not None:
+            raise failure
+        return self._parse(content, status, method, path)
+
+    def _read_body(
+        self, response: requests.Response, method: str, path: str, deadline: float, bound: str
+    ) -> tuple[bytes, CoinStatsError | None]:
+        """Read the decoded body in chunks until its end, the attempt's deadline or the size cap.
+
+        Each read returns as soon as any bytes arrive (``read1``), so the clock is checked as
+        they trickle in, and the socket waits no longer than the time left, so a silent server
+        cannot hold one read past the deadline. Decoding happens chunk by chunk (urllib3 2.6+
+        bounds each chunk's output), so a compression bomb is refused at the cap.
+
+        :return: what arrived (scrubbed of the key), and the error that cut it short, if any.
+            An error status's body is only quoted, so it is read to a small cap and never fails.
+        """
+        error_status = response.status_code >= 300
+        limit = ERROR_BODY_LIMIT if error_status else self.config.max_response_bytes
+        raw = response.raw
+        parts: list[bytes] = []
+        size = 0
+        failure: CoinStatsError | None = None
+        transport_error: BaseException | None = None
+        # A plain body that announces its excess is refused before a byte of it is read.
+        declared = response.headers.get("Content-Length", "")
+        plain = not response.headers.get("Content-Encoding")
+        if not error_status and plain and declared.isdigit() and int(declared) > limit:
+            return b"", self._too_large(response.status_code, method, path)
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    failure = self._timeout(method, path, bound, "while the answer arrived")
+                    break
+                _set_read_timeout(raw, left)
+                chunk = raw.read1(_CHUNK_BYTES, decode_content=True)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > limit:
+                    parts.append(chunk[: len(chunk) - (size - limit)])
+                    if not error_status:
+                        failure = self._too_large(response.status_code, method, path)
+                    break
+                parts.append(chunk)
+        except _TRANSPORT_ERRORS as exc:
+            transport_error = exc
+        if transport_error is not None:
+            failure = self._transport_error(transport_error, method, path, bound)
+        return self._scrubber.body(b"".join(parts)), failure
+
+    def _parse(self, content: bytes, status: int, method: str, path: str) -> Any:
+        if not content.strip():
+            return None
+        problem: str | None = None
+        try:
+            return loads(content)
+        except RejectedJSON as rejected:
+            problem = str(rejected)
+        if b"<html" in content[:500].lower():
+            problem = "an HTML page"
+        raise CoinStatsResponseError(
+            f"CoinStats answered {method} {path} (HTTP {status}) with {problem}: "
+            f"{self._snippet(content)!r}",
+            status_code=status,
+        )
+
+    def _timeout(self, method: str, path: str, bound: str, when: str) -> CoinStatsTimeoutError:
+        if bound == "timeout":
+            return CoinStatsTimeoutError(
                 f"CoinStats did not answer {method} {path} within {self.config.timeout:g} s "
-                f"({type(exc).__name__}); raise the connection's 'timeout' extra if this persists"
-            ) from None
-        except requests.RequestException as exc:
-            raise CoinStatsConnectionError(
-                f"Could not reach CoinStats at {self.config.base_url} for {method} {path}: "
-                f"{_describe_transport_error(exc)}"
-            ) from None
-        if response.status_code >= 300:
-            raise self._error_from_response(response, method, path)
-        return _parse_json(content, response, method, path, self.config.api_key)
+                f"({when}); that is the connection's 'timeout' extra, which bounds each attempt "
+                f"from connect to the last byte: raise it if CoinStats is this slow"
+            )
+        return CoinStatsTimeoutError(
+            f"CoinStats did not answer {method} {path} within {self.config.total_timeout:g} s "
+            f"({when}); that is the connection's 'total_timeout' extra, which bounds the whole "
+            f"call, retries and waits included: raise it if CoinStats is this slow"
+        )
+
+    def _too_large(self, status: int, method: str, path: str) -> CoinStatsResponseError:
+        return CoinStatsResponseError(
+            f"CoinStats' answer to {method} {path} is larger than "
+            f"{self.config.max_response_bytes:,} bytes (decoded), the most this connection "
+            f"accepts; if the endpoint really answers that much, raise the connection's "
+            f"'max_response_bytes' extra",
+            status_code=status,
+        )
+
+    def _transport_error(
+        self, exc: BaseException, method: str, path: str, bound: str
+    ) -> CoinStatsError:
+        failure = classify(exc)
+        if failure.kind == "timeout":
+            return self._timeout(method, path, bound, failure.words)
+        conn = f"connection {self.config.conn_id!r}" if self.config.conn_id else "the client"
+        if failure.kind == "config":
+            return CoinStatsConfigError(
+                f"Could not send {method} {path} for {conn}: {failure.words}; check the "
+                f"connection's host and key"
+            )
+        if failure.kind == "response":
+            return CoinStatsResponseError(
+                f"CoinStats answered {method} {path}, but {failure.words}"
+            )
+        return CoinStatsConnectionError(
+            f"Could not reach CoinStats at {self.config.base_url} for {method} {path}: "
+            f"{failure.words}"
+        )
 
     def _error_from_response(
-        self, response: requests.Response, method: str, path: str
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        content: bytes,
+        method: str,
+        path: str,
     ) -> CoinStatsError:
-        status = response.status_code
-        api_message, request_id = _error_details(response, self.config.api_key)
+        api_message, request_id = self._error_details(content)
         said = f": {api_message}" if api_message else ""
         details: dict[str, Any] = {
             "status_code": status,
@@ -182,7 +388,7 @@ class CoinStatsClient:
         }
         conn = f"connection {self.config.conn_id!r}" if self.config.conn_id else "the client"
         if status < 400:
-            location = _snippet(response.headers.get("Location", "").encode(), self.config.api_key)
+            location = self._snippet(headers.get("Location", "").encode())
             return CoinStatsRequestError(
                 f"CoinStats redirected {method} {path} to {location or 'nowhere'!r} (HTTP "
                 f"{status}); redirects are not followed, so the key never goes elsewhere. If "
@@ -208,7 +414,7 @@ class CoinStatsClient:
                 **details,
             )
         if status == 429:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            retry_after = parse_retry_after(headers.get("Retry-After"))
             return CoinStatsRateLimitError(
                 f"CoinStats rate limit hit on {method} {path} (HTTP 429{said}); lower the "
                 f"connection's 'requests_per_second' extra if this repeats.",
@@ -222,6 +428,40 @@ class CoinStatsClient:
         return CoinStatsRequestError(
             f"CoinStats refused {method} {path} (HTTP {status}{said})", **details
         )
+
+    def _error_details(self, content: bytes) -> tuple[str | None, str | None]:
+        """CoinStats' message and requestId from either error shape:
+        ``{statusCode, message, requestId, path}`` or the older ``{error, message}``."""
+        try:
+            body = loads(content) if content.strip() else None
+        except RejectedJSON:
+            body = None
+        if not isinstance(body, dict):
+            # A proxy's HTML page (or a body too deep to parse) says little; quote its start.
+            return (self._snippet(content) or None), None
+        message = body.get("message") or body.get("error")
+        request_id = body.get("requestId")
+        return (
+            self._snippet(str(message).encode()) if message else None,
+            self._scrubber.text(str(request_id))[:64] if request_id else None,
+        )
+
+    def _snippet(self, content: bytes) -> str:
+        """A short, single-line, printable excerpt of a body, HTML tags dropped, the key
+        scrubbed (should a proxy ever echo request headers back)."""
+        text = self._scrubber.head(content, 2000)
+        text = re.sub(r"<[^>]*>", " ", text)
+        text = re.sub(r"\s+", " ", "".join(c if c.isprintable() else " " for c in text)).strip()
+        return text[:_SNIPPET_CHARS] + ("..." if len(text) > _SNIPPET_CHARS else "")
+
+
+class _OutOfTime(Exception):
+    """The call's deadline passed outside an attempt (waiting to be paced, say): ``error`` is
+    raised without retrying, since every retry would find the same."""
+
+    def __init__(self, error: CoinStatsTimeoutError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 class _KeyAuth(AuthBase):
@@ -260,76 +500,37 @@ def _query(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return query
 
 
-def _parse_json(
-    content: bytes, response: requests.Response, method: str, path: str, secret: str
-) -> Any:
-    if not content.strip():
+def _deadline_session() -> requests.Session:
+    """A session whose response heads are bounded by the attempt's deadline (see
+    :mod:`~airflow_provider_coinstats.api.watchdog`); a session passed in by the caller keeps
+    only the per-read socket timeout there."""
+    session = requests.Session()
+    for prefix in ("http://", "https://"):
+        session.mount(prefix, DeadlineAdapter())
+    return session
+
+
+def _set_read_timeout(raw: Any, seconds: float) -> None:
+    """Bound the next socket read of a streaming response by ``seconds`` (urllib3 2.x keeps the
+    connection on the response while its body is read)."""
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    if sock is not None:
+        sock.settimeout(max(seconds, 0.001))
+
+
+def _header_problem(key: str, conn: str) -> str | None:
+    """Why ``key`` cannot be sent in an HTTP header, naming the kind of character, never the
+    key or any part of it; None when it can."""
+    if all(" " <= char <= "~" for char in key):
         return None
-    try:
-        return jsonlib.loads(content)
-    except ValueError:
-        kind = "an HTML page" if b"<html" in content[:500].lower() else "invalid JSON"
-        raise CoinStatsResponseError(
-            f"CoinStats answered {method} {path} (HTTP {response.status_code}) with {kind}: "
-            f"{_snippet(content, secret)!r}",
-            status_code=response.status_code,
-        ) from None
-
-
-def _error_details(response: requests.Response, secret: str) -> tuple[str | None, str | None]:
-    """CoinStats' message and requestId from either error shape:
-    ``{statusCode, message, requestId, path}`` or the older ``{error, message}``."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        # A proxy's HTML page says nothing useful; quote its first words only.
-        return (_snippet(response.content, secret) or None), None
-    message = body.get("message") or body.get("error")
-    request_id = body.get("requestId")
+    if "\r" in key or "\n" in key:
+        kind = "a line break"
+    elif all(ord(char) < 128 for char in key):
+        kind = "a control character"
+    else:
+        kind = "a non-ASCII character (copy-paste can add a zero-width space or a byte-order mark)"
     return (
-        _snippet(str(message).encode(), secret) if message else None,
-        _scrub(str(request_id), secret)[:64] if request_id else None,
+        f"The API key of {conn} contains {kind}, which cannot be sent in an HTTP header. "
+        f"Paste the key into the connection's password field again without it; CoinStats keys "
+        f"are printable ASCII."
     )
-
-
-def _scrub(text: str, secret: str) -> str:
-    """``text`` with every occurrence of the key replaced by ``***``."""
-    return text.replace(secret, "***") if secret else text
-
-
-def _snippet(content: bytes, secret: str) -> str:
-    """A short, single-line, printable excerpt of a body, HTML tags dropped, the key scrubbed
-    (should a proxy ever echo request headers back)."""
-    # Scrub before cutting: a cut through the key would leave a prefix the scrub cannot find.
-    head = content[: 2000 + len(secret.encode())].decode("utf-8", errors="replace")
-    text = _scrub(head, secret)[:2000]
-    text = re.sub(r"<[^>]*>", " ", text)
-    text = re.sub(r"\s+", " ", "".join(c if c.isprintable() else " " for c in text)).strip()
-    return text[:_SNIPPET_CHARS] + ("..." if len(text) > _SNIPPET_CHARS else "")
-
-
-def _describe_transport_error(exc: requests.RequestException) -> str:
-    """Name the failure in a few words instead of urllib3's nested repr."""
-    text = str(exc)
-    for needle, words in (
-        ("Name or service not known", "the host name does not resolve (DNS)"),
-        ("nodename nor servname", "the host name does not resolve (DNS)"),
-        ("Temporary failure in name resolution", "the host name does not resolve (DNS)"),
-        ("Connection refused", "the connection was refused"),
-        ("Connection reset", "the connection was reset"),
-        ("Connection aborted", "the connection was closed before an answer"),
-        ("RemoteDisconnected", "the server closed the connection without answering"),
-        ("IncompleteRead", "the answer was cut off mid-transfer"),
-        ("InvalidChunkLength", "the answer was cut off mid-transfer"),
-        ("SSLError", "the TLS handshake failed"),
-        ("certificate verify failed", "the TLS certificate was not trusted"),
-    ):
-        if needle in text:
-            return words
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return "the answer was cut off mid-transfer"
-    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
-        return "the base URL is not valid"
-    return type(exc).__name__

@@ -70,27 +70,6 @@ class ClientConfig:
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     allow_insecure_http: bool = False
 
-    def __post_init__(self) -> None:
-        # The two rules that protect the key hold however a config was built.
-        owner = (
-            "The API key" if self.conn_id is None else f"The API key of connection {self.conn_id!r}"
-        )
-        problem = header_problem(self.api_key)
-        if problem is not None:
-            raise CoinStatsConfigError(
-                f"{owner} {problem}; it is sent in an HTTP header, which takes printable ASCII "
-                f"only. Paste the key again (get one at {KEYS_URL})."
-            )
-        parts = _split(self.base_url, "Base URL", self.base_url)
-        if parts.scheme == "http" and not self.allow_insecure_http and not is_loopback(parts):
-            where = "this connection" if self.conn_id is None else f"connection {self.conn_id!r}"
-            raise CoinStatsConfigError(
-                f"Base URL {self.base_url!r} of {where} is plain http to {parts.hostname}, which "
-                "is not this machine, so the API key would cross the network unencrypted. Use "
-                'https://, or set the connection extra "allow_insecure_http": true if that '
-                "network is trusted."
-            )
-
     @classmethod
     def from_connection_fields(
         cls,
@@ -140,9 +119,31 @@ class ClientConfig:
                 "every attempt and the waits between them"
             )
         auth_type = raw("auth_type")
+        api_key = password.strip()
+        problem = header_problem(api_key)
+        if problem is not None:
+            raise CoinStatsConfigError(
+                f"The API key of connection {conn_id!r} cannot be sent in an HTTP header, which "
+                f"takes printable ASCII only: it {problem}. Paste the key again (get one at "
+                f"{KEYS_URL})."
+            )
+        base_url = normalize_base_url(host, port=port, path=schema, conn_id=conn_id)
+        allow_insecure_http = raw("allow_insecure_http") is not None and boolean(
+            f"connection {conn_id!r} extra 'allow_insecure_http'",
+            raw("allow_insecure_http"),
+            loose=True,
+        )
+        parts = urlsplit(base_url)
+        if parts.scheme == "http" and not allow_insecure_http and not is_loopback(parts):
+            raise CoinStatsConfigError(
+                f"Base URL {base_url!r} of connection {conn_id!r} is plain http to "
+                f"{parts.hostname}, which is not this machine, so the API key would cross the "
+                "network unencrypted. Use https://, or set the connection extra "
+                '"allow_insecure_http": true if that network is trusted.'
+            )
         return cls(
-            api_key=password.strip(),
-            base_url=normalize_base_url(host, port=port, path=schema, conn_id=conn_id),
+            api_key=api_key,
+            base_url=base_url,
             auth_type="api_key"
             if auth_type is None
             else choice(f"connection {conn_id!r} extra 'auth_type'", auth_type, AUTH_TYPES),
@@ -172,12 +173,7 @@ class ClientConfig:
                     unit="bytes",
                 )
             ),
-            allow_insecure_http=raw("allow_insecure_http") is not None
-            and boolean(
-                f"connection {conn_id!r} extra 'allow_insecure_http'",
-                raw("allow_insecure_http"),
-                loose=True,
-            ),
+            allow_insecure_http=allow_insecure_http,
         )
 
 

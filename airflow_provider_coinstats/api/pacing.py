@@ -1,9 +1,12 @@
 """Client-side pacing: one token bucket per connection, shared by every client in the process.
 
-A burst of tasks on one worker, or hundreds of triggers in one triggerer, then queue here instead
-of earning 429s from CoinStats. The bucket holds a single token, so requests are spaced evenly:
-CoinStats counts per rolling second, where a burst allowance would break the limit at the
-window's edge.
+On Airflow 3 every task runs in its own process, so a bucket paces one task (the pages of one
+paginated task, say) and, in the triggerer, all its triggers on that connection, which queue here
+instead of earning 429s from CoinStats. Different tasks do not share a bucket: an Airflow pool
+caps how many run at once, and deferring them lets the triggerer share one reading among them.
+
+The bucket holds a single token, so requests are spaced evenly: CoinStats counts per rolling
+second, where a burst allowance would break the limit at the window's edge.
 
 Even spacing at exactly ``rate`` is not enough, though. The server counts arrivals, and arrivals
 jitter: a request that leaves on time but arrives late shares a rolling second with one more
@@ -13,7 +16,7 @@ than ``rate`` requests as long as each request's delay varies by less than ``JIT
 seconds, at the price of pacing 20 % under the configured figure. Why a quarter second: the
 first request of a burst opens a new connection (a TLS handshake, against the real API) and is the
 one most likely to arrive late. Even on loopback, with the CPU oversubscribed 2.5 times, it
-arrived over 0.1 s late in 3 of 10 runs of tests/unit/test_rate_limit_load.py's burst.
+arrived over 0.1 s late in 3 of 10 runs of tests/unit/api/test_pacing_load.py's burst.
 """
 
 from __future__ import annotations
@@ -54,18 +57,23 @@ class TokenBucket:
         self._lock = threading.Lock()
         self._next_slot = clock()
 
-    def reserve(self) -> float:
-        """Book the next free slot; return how long the caller must wait for it."""
+    def reserve(self, within: float | None = None) -> float | None:
+        """Book the next free slot; return how long the caller must wait for it. With
+        ``within``, book only a slot that comes within that many seconds, else return None
+        (and book nothing, so a caller that gives up costs the others no time)."""
         with self._lock:
             now = self._clock()
             slot = max(now, self._next_slot)
+            if within is not None and slot - now > within:
+                return None
             self._next_slot = slot + self.interval
             return slot - now
 
-    def acquire(self) -> float:
-        """Block until this caller may send; return the seconds waited."""
-        wait = self.reserve()
-        if wait > 0:
+    def acquire(self, within: float | None = None) -> float | None:
+        """Block until this caller may send; return the seconds waited. With ``within``, wait
+        only for a slot that comes within that many seconds, else return None at once."""
+        wait = self.reserve(within)
+        if wait is not None and wait > 0:
             self._sleep(wait)
         return wait
 

@@ -19,32 +19,32 @@ from airflow_provider_coinstats.api.exceptions import CoinStatsError, CoinStatsR
 # carried out (and charged), so those are retried only after a 429, which did no work.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
-#: How a policy built without ``sleep`` waits between attempts. It is read at every wait, so a
-#: test can ``monkeypatch.setattr(retry, "sleep_between_attempts", waits.append)`` to skip the
-#: waiting of policies it cannot reach, such as the one the hook builds from its connection.
-sleep_between_attempts: Callable[[float], None] = time.sleep
-
 
 def _sleep_between_attempts(seconds: float) -> None:
-    sleep_between_attempts(seconds)
+    """How a policy built without ``sleep`` waits. Tests reach it only through
+    :func:`airflow_provider_coinstats.testing.retries.record_retry_waits`."""
+    _sleeper(seconds)
+
+
+# Private: swapped by testing.retries.record_retry_waits(), read at every wait.
+_sleeper: Callable[[float], None] = time.sleep
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential backoff with full jitter, bounded in attempts and in total time.
+    """Exponential backoff with full jitter, bounded in attempts. The time bounds belong to
+    the connection (``ClientConfig.timeout`` per attempt, ``total_timeout`` per call).
 
     :param max_retries: retries after the first attempt (0 disables retrying).
     :param backoff_base: seconds; attempt *n* waits up to ``backoff_base * 2**n``.
     :param backoff_cap: no single backoff wait exceeds this.
     :param max_retry_after: a ``Retry-After`` longer than this is cut to it.
-    :param total_timeout: no retry starts once this many seconds have passed since the first try.
     """
 
     max_retries: int = 3
     backoff_base: float = 0.5
     backoff_cap: float = 8.0
     max_retry_after: float = 60.0
-    total_timeout: float = 120.0
     # Seams for tests: a fake sleep skips real waiting; a seeded random makes jitter repeatable.
     sleep: Callable[[float], None] = field(
         default=_sleep_between_attempts, repr=False, compare=False

@@ -9,7 +9,8 @@ CoinStats' rules ("Credit Multipliers" page) to one call:
 - a nested body item such as ``{"address": ..., "connectionId": "all"}`` counts by its
   ``connectionId`` (else ``blockchain``), and a ``"connectionId:address"`` string by its prefix;
 - some endpoints cost more when a parameter is missing (``PATCH /portfolio/sync`` without
-  ``portfolioId`` syncs every portfolio: 10x).
+  ``portfolioId`` syncs every portfolio: 10x; ``/wallet/balances`` without a network list means
+  the spec's default ``blockchain=all``: 10x).
 
 Paths may carry the ``/v1`` prefix, a query string, or a trailing slash; path parameters are
 matched against the templates (``/coins/bitcoin`` is ``/coins/{coinId}``), literal segments
@@ -220,8 +221,11 @@ def _query_in(path: str) -> dict[str, list[str]]:
 
 def _multiplier(price: Price, query: Mapping[str, object], body: object) -> int:
     factor = 1
-    for name in price.per_item:
-        items = _items(_lookup(name, query, body))
+    given = {name: _items(_lookup(name, query, body)) for name in price.per_item}
+    if not any(given.values()):
+        # None of the alternatives given: the API applies its default (e.g. blockchain=all).
+        given |= {name: _items(value) for name, value in price.defaults.items()}
+    for items in given.values():
         if items:
             factor *= sum(_weight(item) for item in items)
     for name, times in price.if_absent.items():

@@ -12,6 +12,19 @@ Sources:
 - ``GET /usage/credits`` has no credit note in the spec; official clients use it to check a key
   and a third party measured it at 0 credits, so it is priced 0 here.
 
+Where CoinStats' sources disagree, this list follows the one that costs more, so an estimate never
+falls short of a charge (each case is in :data:`DEVIATIONS`, which the contract test reads):
+
+- ``GET /wallet/defi``: the spec multiplies by ``connectionId`` only; the official MCP server's
+  tool description (2026) says ``blockchain`` values multiply too, and ``all`` costs 4000 for
+  either. Both multiply here.
+- ``PATCH /portfolio/sync``: the spec says 30; the MCP server says 10x without ``portfolioId``
+  (it syncs every portfolio). 300 without it here.
+- ``GET /coins/charts``: neither source gives ``coinIds=all`` a meaning; an ``all`` item counts
+  10 like everywhere else (the multipliers page's general rule).
+- ``GET /wallet/balances`` without ``networks``, ``blockchain`` or ``wallets``: the spec's
+  default is ``blockchain=all``, which it prices 400; so the absent parameter costs 10x.
+
 A price change is a one-line edit of :data:`PRICES`. Keys are ``"METHOD /path-template"`` with
 the path as the spec writes it (no ``/v1`` prefix); ``{name}`` marks a path parameter.
 """
@@ -37,11 +50,16 @@ class Price:
         items (comma-separated or a list); an ``all`` item counts :data:`ALL_MULTIPLIER`.
     :param if_absent: parameters whose absence multiplies the cost, e.g. ``{"portfolioId": 10}``
         (syncing every portfolio instead of one).
+    :param defaults: values assumed for multiplier parameters when none of ``per_item`` is
+        given, e.g. ``{"blockchain": "all"}`` (the spec's default for ``/wallet/balances``).
+    :param source: where the figure comes from when it is not the spec's ``x-mint`` note.
     """
 
     credits: int | float
     per_item: tuple[str, ...] = ()
     if_absent: Mapping[str, int] = field(default_factory=dict)
+    defaults: Mapping[str, str] = field(default_factory=dict)
+    source: str = "spec"
 
 
 PRICES: dict[str, Price] = {
@@ -60,13 +78,15 @@ PRICES: dict[str, Price] = {
     # Wallet Data
     "GET /wallet/blockchains": Price(1),
     "GET /wallet/balance": Price(40),
-    "GET /wallet/balances": Price(40, per_item=("networks", "blockchain", "wallets")),
+    "GET /wallet/balances": Price(
+        40, per_item=("networks", "blockchain", "wallets"), defaults={"blockchain": "all"}
+    ),
     "GET /wallet/status": Price(3),
     "GET /wallet/transactions": Price(40, per_item=("wallets",)),
     "PATCH /wallet/transactions": Price(50, per_item=("connectionId", "blockchain", "wallets")),
     "GET /wallet/chart": Price(40, per_item=("connectionId", "blockchain")),
     "GET /wallet/charts": Price(40, per_item=("wallets",)),
-    "GET /wallet/defi": Price(400, per_item=("connectionId",)),
+    "GET /wallet/defi": Price(400, per_item=("connectionId", "blockchain")),
     # Exchange Connection
     "GET /exchange/support": Price(1),
     "POST /exchange/balance": Price(10),
@@ -98,14 +118,27 @@ PRICES: dict[str, Price] = {
     "GET /portfolio/status": Price(3),
     "PATCH /portfolio/sync": Price(30, if_absent={"portfolioId": 10}),
     "DELETE /portfolio/{portfolioId}": Price(10),
-    # Newer than the snapshot; cost from a third party's notes (simon-per/ibkr-portfolio-tracker,
-    # "checked 2026-09-27"), not an official page. Other newer endpoints have no known cost.
-    "GET /portfolio/pl/history": Price(25),
+    # Newer than the snapshot: the official MCP server calls them, no official page prices them.
+    # 25 is a third party's figure (simon-per/ibkr-portfolio-tracker, "checked 2026-09-27").
+    "GET /portfolio/pl/history": Price(25, source="third party"),
+    # Guesses, priced like their nearest documented sibling; override them once CoinStats says.
+    "GET /portfolio/list": Price(1, source="guess: like GET /exchange/support"),
+    "GET /wallet/pl/history": Price(
+        40, per_item=("connectionId", "blockchain"), source="guess: like GET /wallet/chart"
+    ),
+    "GET /exchange/pl/history": Price(25, source="guess: like GET /portfolio/pl/history"),
     # Market Insights
     "GET /insights/btc-dominance": Price(50),
     "GET /insights/fear-and-greed": Price(50),
     "GET /insights/fear-and-greed/chart": Price(50),
     "GET /insights/rainbow-chart/{coinId}": Price(50),
     # Usage
-    "GET /usage/credits": Price(0),
+    "GET /usage/credits": Price(0, source="no x-mint note; measured free by a third party"),
+}
+
+#: Where :data:`PRICES` knowingly differs from the spec's ``x-mint`` note, and why (see above).
+DEVIATIONS: dict[str, str] = {
+    "GET /wallet/defi": "blockchain multiplies too (official MCP server, newer than the spec)",
+    "PATCH /portfolio/sync": "10x without portfolioId (official MCP server, newer than the spec)",
+    "GET /wallet/balances": "absent networks/blockchain/wallets means the spec's default, all",
 }

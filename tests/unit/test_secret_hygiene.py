@@ -27,7 +27,6 @@ import structlog
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 from airflow.sdk.log import redact
 
-from airflow_provider_coinstats.api import retry
 from airflow_provider_coinstats.exceptions import (
     CoinStatsAuthError,
     CoinStatsError,
@@ -37,6 +36,7 @@ from airflow_provider_coinstats.exceptions import (
 from airflow_provider_coinstats.hooks.coinstats import CoinStatsHook
 from airflow_provider_coinstats.operators.coinstats import CreditUsageOperator
 from airflow_provider_coinstats.sensors.coinstats import CreditBudgetSensor
+from airflow_provider_coinstats.testing.retries import record_retry_waits
 from airflow_provider_coinstats.testing.sandbox import Fault, Sandbox
 from airflow_provider_coinstats.triggers.coinstats import CreditBudgetTrigger
 from tests.conftest import TEST_KEY, connection_json
@@ -243,9 +243,9 @@ def test_dev_mode_tracebacks_with_frame_locals_show_no_key(
 ) -> None:
     """With DEV set, Airflow renders tracebacks with structlog's RichTracebackFormatter, which
     prints every frame's local variables: none of ours may hold the key."""
-    monkeypatch.setattr(retry, "sleep_between_attempts", lambda _: None)
     coinstats_conn.inject(Fault(**{**fault.to_dict(), "times": None}))
-    error = _raise_through_the_hook()
+    with record_retry_waits():
+        error = _raise_through_the_hook()
     out = io.StringIO()
     structlog.dev.RichTracebackFormatter(show_locals=True, width=200, color_system=None)(
         out, (type(error), error, error.__traceback__)

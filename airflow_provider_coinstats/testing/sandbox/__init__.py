@@ -9,14 +9,21 @@
         sandbox.inject(Fault("status", status=503, with_request_id=False))
         sandbox.set_credits(used=0)
 
-It charges every call what :func:`~airflow_provider_coinstats.credits.estimate_credits` says,
-so estimates and charges agree by construction.
+It answers every operation of CoinStats' OpenAPI description (and the newer ones CoinStats'
+clients call) with schema-valid data, refuses what the spec's parameter rules refuse, and charges
+every call what :func:`~airflow_provider_coinstats.credits.estimate_credits` says, so estimates
+and charges agree by construction.
 ``python -m airflow_provider_coinstats.testing.sandbox`` runs one from the command line;
 :class:`SandboxControl` drives one from another process.
 
-Modules: ``server`` (HTTP and :class:`Sandbox`), ``endpoints`` and ``data`` (what the API
-answers), ``faults`` and ``responses`` (failures and error bodies), ``state`` (credits, rate
-limit, request log), ``control`` (the ``/_sandbox`` control API and its client).
+Modules: ``server`` (HTTP and :class:`Sandbox`); ``params`` (each endpoint's parameter rules,
+checked before charging); ``endpoints``, ``routes_wallet`` and ``routes_portfolio`` (what each
+endpoint answers), ``request`` (what a handler receives); ``data``, ``market``, ``nfts`` and
+``ledger`` (the generated data; ``ledger`` derives values, charts and transactions from
+holdings); ``accounts`` (portfolios and syncs) and ``clock`` (the sandbox's time); ``faults``
+and ``responses`` (failures and error bodies); ``state`` (credits, rate limit, request log);
+``control`` (the ``/_sandbox`` control API and its client); ``contract`` (the check against
+CoinStats' OpenAPI description).
 """
 
 from airflow_provider_coinstats.testing.sandbox.control import SandboxControl

@@ -4,13 +4,18 @@ client for them usable from another process (e.g. a demo freeing credits while A
 Routes (JSON in and out, no API key, loopback clients only, never faulted nor rate limited):
 
 =========  ========================  =============================================================
-GET        /_sandbox/state           credit figures, requestCount, rateLimitPerSecond, pendingFaults
+GET        /_sandbox/state           credits, requestCount, rateLimitPerSecond, pendingFaults, clock
+GET        /_sandbox/credits         the ``/usage/credits`` figures, without a key nor a charge
 POST       /_sandbox/credits         ``{"total": .., "used": .., "plan": ..}`` (each optional)
 POST       /_sandbox/faults          a fault dict or a list of them (see :class:`Fault`)
 DELETE     /_sandbox/faults          drop every pending fault
 GET        /_sandbox/requests        the request log, oldest first
 DELETE     /_sandbox/requests        empty the request log
 POST       /_sandbox/rate-limit      ``{"per_second": N}``; null lifts the limit
+GET        /_sandbox/clock           ``{"now": <Unix seconds>, "frozen": false}``
+POST       /_sandbox/clock           ``{"advance": seconds, "frozen": true|false}`` (each optional)
+GET        /_sandbox/portfolios      the portfolios the API answers from, with their sync status
+POST       /_sandbox/reset           starting credits, no faults, empty log, starting portfolios
 =========  ========================  =============================================================
 """
 
@@ -41,6 +46,8 @@ def handle_control(core: SandboxCore, method: str, route: str, payload: object) 
     """
     if (method, route) == ("GET", "state"):
         return core.snapshot()
+    if (method, route) == ("GET", "credits"):
+        return core.account.usage()
     if (method, route) == ("POST", "credits"):
         figures = _fields(payload, ("total", "used", "plan"))
         return core.account.set(
@@ -64,6 +71,33 @@ def handle_control(core: SandboxCore, method: str, route: str, payload: object) 
         per_second = _fields(payload, ("per_second",)).get("per_second")
         core.limiter.set(cast("float | None", per_second))
         return {"rateLimitPerSecond": core.limiter.per_second}
+    if (method, route) == ("GET", "clock"):
+        return core.clock.state()
+    if (method, route) == ("POST", "clock"):
+        change = _fields(payload, ("advance", "frozen"))
+        frozen = change.get("frozen")
+        if frozen is not None and not isinstance(frozen, bool):
+            raise ValueError(f"frozen should be true or false, got {frozen!r}")
+        if frozen is not None:
+            core.clock.freeze(frozen)
+        if change.get("advance") is not None:
+            core.clock.advance(cast("float", change["advance"]))
+        return core.clock.state()
+    if (method, route) == ("GET", "portfolios"):
+        return [
+            {
+                "id": portfolio.id,
+                "name": portfolio.name,
+                "kind": portfolio.kind,
+                "connectionId": portfolio.connection_id,
+                "address": portfolio.address,
+                "status": core.accounts.status(portfolio),
+            }
+            for portfolio in core.accounts.all()
+        ]
+    if (method, route) == ("POST", "reset"):
+        core.reset()
+        return core.snapshot()
     raise LookupError(f"no control route {method} {PREFIX}{route}")
 
 
@@ -121,6 +155,21 @@ class SandboxControl:
 
     def set_rate_limit(self, per_second: float | None) -> None:
         self._call("POST", "rate-limit", {"per_second": per_second})
+
+    def credits(self) -> dict[str, Any]:
+        """The ``/usage/credits`` figures (no key, no charge)."""
+        return cast("dict[str, Any]", self._call("GET", "credits"))
+
+    def advance_clock(self, seconds: float) -> dict[str, Any]:
+        """Move the sandbox clock on (e.g. past a sync); returns ``{now, frozen}``."""
+        return cast("dict[str, Any]", self._call("POST", "clock", {"advance": seconds}))
+
+    def portfolios(self) -> list[dict[str, Any]]:
+        return cast("list[dict[str, Any]]", self._call("GET", "portfolios"))
+
+    def reset(self) -> dict[str, Any]:
+        """Starting credits, no faults, an empty log and the starting portfolios."""
+        return cast("dict[str, Any]", self._call("POST", "reset", {}))
 
     def _call(self, method: str, route: str, payload: object = None) -> Any:
         data = None if payload is None else json.dumps(payload).encode()

@@ -47,6 +47,47 @@ _TOP_COINS = (
     ("filecoin", "Filecoin", "FIL", 5.1),
 )
 
+STABLECOINS = ("tether", "usd-coin")
+
+# ERC-20 contracts of the head coins (real addresses), for /coins?contractAddresses=.
+CONTRACTS = {
+    "tether": "0xdac17f958d2ee523a2206206994597c13d831ec7",
+    "usd-coin": "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48",
+    "chainlink": "0x514910771af9ca656af840dff83e8264ecf986ca",
+    "uniswap": "0x1f9840a85d5af5bf1d1762f920d2f3fd8cf6462e",
+    "shiba-inu": "0x95ad61b0a150d79219dcf64e1e6cc01f0b64c4ce",
+    "matic-network": "0x455e53cbb86018ac2b8092fdcd39d8444affc3f6",
+}
+
+#: The categories /coins?categories= filters on (CoinStats' names); sandbox tokens are "defi".
+CATEGORIES = {
+    "stablecoins": ("tether", "usd-coin"),
+    "layer-1": (
+        "bitcoin",
+        "ethereum",
+        "solana",
+        "cardano",
+        "avalanche-2",
+        "the-open-network",
+        "tron",
+        "polkadot",
+        "near",
+        "aptos",
+        "cosmos",
+        "litecoin",
+        "bitcoin-cash",
+        "stellar",
+        "monero",
+        "ethereum-classic",
+        "ripple",
+        "binance-coin",
+    ),
+    "layer-2": ("matic-network",),
+    "memecoins": ("dogecoin", "shiba-inu"),
+    "defi": ("uniswap", "chainlink"),
+    "storage": ("filecoin",),
+}
+
 #: Chart periods CoinStats accepts, and the span each covers in seconds.
 PERIODS = {
     "24h": 86_400,
@@ -138,7 +179,23 @@ def _coin(rank: int, coin_id: str, name: str, symbol: str, price: float) -> dict
         "twitterUrl": f"https://twitter.com/{coin_id}",
         "explorers": [f"{ASSETS_URL}/explorer/{coin_id}"],
         "slug": coin_id,
+    } | _contract(coin_id)
+
+
+def _contract(coin_id: str) -> dict[str, object]:
+    address = CONTRACTS.get(coin_id)
+    if address is None:
+        return {}
+    return {
+        "contractAddress": address,
+        "contractAddresses": [{"blockchain": "ethereum", "contractAddress": address}],
+        "decimals": 6 if coin_id in ("tether", "usd-coin") else 18,
     }
+
+
+def categories_of(coin_id: str) -> set[str]:
+    found = {name for name, members in CATEGORIES.items() if coin_id in members}
+    return found or ({"defi"} if coin_id.startswith("sandbox-token") else set())
 
 
 def _universe() -> tuple[dict[str, object], ...]:
@@ -173,7 +230,9 @@ def chart(coin_id: str, period: str) -> list[list[float]]:
     points = []
     for index in range(24):
         # A gentle wave plus noise, landing exactly on today's price at the last point.
-        drift = 1.0 if index == 23 else 1 + 0.04 * math.sin(index / 3) + rng.uniform(-0.01, 0.01)
+        swing = 0.001 if coin_id in STABLECOINS else 0.04  # a stablecoin barely moves
+        wave = swing * math.sin(index / 3) + rng.uniform(-swing, swing) / 4
+        drift = 1.0 if index == 23 else 1 + wave
         usd = _sig(price * drift)
         timestamp = ANCHOR - (23 - index) * step
         btc = _sig(usd / _price("bitcoin"))
@@ -302,3 +361,48 @@ def news_sources() -> list[dict[str, object]]:
         }
         for name, site in _NEWS_SOURCES
     ]
+
+
+# Public names for the other generator modules.
+sig = _sig
+price_of = _price
+
+
+def fiat_rate(currency: str) -> float:
+    """Units of ``currency`` per USD, from the ``/fiats`` rates; None-safe for USD."""
+    for name, _, rate in _FIATS:
+        if name == currency.upper():
+            return rate
+    raise KeyError(currency)
+
+
+def fiat_names() -> list[str]:
+    return [row[0] for row in _FIATS]
+
+
+def blockchain_row(connection_id: str) -> tuple[str, str, str, str]:
+    """(name, connectionId, chain, native coin) of a connectionId from :func:`find_blockchain`."""
+    return next(row for row in _BLOCKCHAINS if row[1] == connection_id)
+
+
+def num(value: object) -> float:
+    """A JSON number field as a float (the generators build these dicts themselves)."""
+    if not isinstance(value, int | float):
+        raise TypeError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def risk_scores(coin_id: str) -> dict[str, float]:
+    """The risk fields ``includeRiskScore=true`` adds (deterministic per coin)."""
+    rng = random.Random(f"risk:{coin_id}")
+    rank = int(num(COINS_BY_ID[coin_id]["rank"]))
+    liquidity = max(5.0, 100 - rank * 0.35 - rng.uniform(0, 5))
+    volatility = rng.uniform(2, 12) + rank * 0.05
+    market_cap = max(1.0, 100 - rank * 0.38)
+    return {
+        "liquidityScore": round(liquidity, 4),
+        "volatilityScore": round(volatility, 4),
+        "marketCapScore": round(market_cap, 4),
+        "riskScore": round(min(100.0, volatility * 100 / (liquidity + market_cap) * 5), 4),
+        "avgChange": round(rng.uniform(-3, 3), 4),
+    }

@@ -6,9 +6,10 @@ Every API request goes through the same steps, in this order:
 2. the rate limit (429 "Rate limit exceeded");
 3. the API key, from ``X-API-KEY`` or ``Authorization: Bearer`` (401, CoinStats' exact body);
 4. the endpoint must be in the price list (404 otherwise);
-5. the cost, from :func:`~airflow_provider_coinstats.credits.estimate_credits`, must fit in the
+5. the parameters must follow the spec's rules (:mod:`.params`; 400 naming the parameter);
+6. the cost, from :func:`~airflow_provider_coinstats.credits.estimate_credits`, must fit in the
    remaining credits (429 "Insufficient credits for this request");
-6. the endpoint's answer; a 400 or 404 from it is refunded.
+7. the endpoint's answer; a 400, 403 or 404 from it is refunded.
 
 Only a 200 without a fault is charged. Paths work with and without the ``/v1`` prefix.
 """
@@ -33,8 +34,11 @@ from airflow_provider_coinstats.credits.estimates import (
     normalize_path,
     resolve_endpoint,
 )
+from airflow_provider_coinstats.testing.sandbox import params
+from airflow_provider_coinstats.testing.sandbox.accounts import SYNC_SECONDS, Accounts
+from airflow_provider_coinstats.testing.sandbox.clock import SandboxClock
 from airflow_provider_coinstats.testing.sandbox.control import PREFIX, handle_control
-from airflow_provider_coinstats.testing.sandbox.endpoints import ApiError, ApiRequest, answer
+from airflow_provider_coinstats.testing.sandbox.endpoints import ApiError, ApiRequest, World, answer
 from airflow_provider_coinstats.testing.sandbox.faults import Fault, FaultQueue
 from airflow_provider_coinstats.testing.sandbox.responses import (
     INVALID_KEY_BODY,
@@ -235,7 +239,7 @@ class _Handler(BaseHTTPRequestHandler):
         raw_body: bytes,
         authenticated: bool,
     ) -> tuple[Reply, Credits]:
-        """Steps 2-6 of the module docstring: the reply and the credits charged."""
+        """Steps 2-7 of the module docstring: the reply and the credits charged."""
         core = self.server.core
         if not core.limiter.admit():
             return error_reply(429, "Rate limit exceeded", path), 0
@@ -247,6 +251,10 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw_body) if raw_body.strip() else None
         except ValueError:
             return error_reply(400, "the request body is not valid JSON", path), 0
+        try:
+            params.check(endpoint.key, endpoint.path_params, query, body)
+        except ApiError as error:
+            return error_reply(error.status, error.message, path), 0
         cost = estimate_credits(self.command, api_path, query, body)
         if not core.account.reserve(cost):
             return error_reply(429, "Insufficient credits for this request", path), 0
@@ -255,7 +263,14 @@ class _Handler(BaseHTTPRequestHandler):
             if endpoint.key == USAGE_ENDPOINT:
                 payload = core.account.usage()
             else:
-                payload = answer(endpoint.key, ApiRequest(endpoint.path_params, query, body))
+                headers = {
+                    name: self.headers[name]
+                    for name in ("sharetoken", "passcode")
+                    if name in self.headers
+                }
+                request = ApiRequest(endpoint.path_params, query, body, headers)
+                world = World(core.accounts, lambda: str(core.account.usage()["subscription"]))
+                payload = answer(endpoint.key, request, world)
         except ApiError as error:
             core.account.refund(cost)
             return error_reply(error.status, error.message, path), 0
@@ -307,6 +322,11 @@ class Sandbox:
     :param port: TCP port on 127.0.0.1; 0 picks a free one.
     :param rate_limit_per_second: answer 429 past this many API requests a second; None: no limit.
     :param faults: faults pending from the start (see :class:`Fault`).
+    :param seed: what the account data (portfolio ids, exchange holdings) derive from; the
+        market data is the same for every seed.
+    :param sync_seconds: how long a sync reads ``syncing``, in seconds of the sandbox clock.
+    :param frozen_clock: start with the sandbox clock stopped (tests move it with
+        :meth:`advance_clock`).
     """
 
     def __init__(
@@ -318,18 +338,24 @@ class Sandbox:
         port: int = 0,
         rate_limit_per_second: float | None = None,
         faults: Iterable[Fault] = (),
+        seed: str | int = "sandbox",
+        sync_seconds: float = SYNC_SECONDS,
+        frozen_clock: bool = False,
     ) -> None:
         if not isinstance(api_key, str) or not api_key:
             raise ValueError("api_key should be a non-empty string")
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65_535:
             raise ValueError(f"port should be 0-65535, got {port!r}")
         self._port = port
+        clock = SandboxClock(frozen=frozen_clock)
         self._core = SandboxCore(
             api_key=api_key,
             account=Account(total_credits, used_credits, plan),
             limiter=RateLimiter(rate_limit_per_second),
             log=RequestLog(),
             faults=FaultQueue(faults),
+            clock=clock,
+            accounts=Accounts(str(seed), clock, sync_seconds),
         )
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -422,3 +448,21 @@ class Sandbox:
     def set_rate_limit(self, per_second: float | None) -> None:
         """Limit API requests per rolling second; None lifts the limit."""
         self._core.limiter.set(per_second)
+
+    @property
+    def clock(self) -> SandboxClock:
+        """The sandbox's clock, which sync states follow (``advance``, ``freeze``)."""
+        return self._core.clock
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move the sandbox clock on, e.g. past a sync; returns the new time (Unix seconds)."""
+        return self._core.clock.advance(seconds)
+
+    @property
+    def accounts(self) -> Accounts:
+        """The portfolios and wallet syncs the API answers from."""
+        return self._core.accounts
+
+    def reset(self) -> None:
+        """Back to the starting state: credits, no faults, empty log, starting portfolios."""
+        self._core.reset()

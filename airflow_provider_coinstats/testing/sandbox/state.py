@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from airflow_provider_coinstats.api.models import Credits
+    from airflow_provider_coinstats.testing.sandbox.accounts import Accounts
+    from airflow_provider_coinstats.testing.sandbox.clock import SandboxClock
     from airflow_provider_coinstats.testing.sandbox.faults import FaultQueue
 
 
@@ -97,6 +99,12 @@ class Account:
         self._used: Credits = 0
         self._plan = ""
         self.set(total=total, used=used, plan=plan)
+        self._start = (total, used, plan)
+
+    def reset(self) -> dict[str, object]:
+        """Back to the figures the account started with."""
+        total, used, plan = self._start
+        return self.set(total=total, used=used, plan=plan)
 
     def usage(self) -> dict[str, object]:
         """``{totalCredits, usedCredits, remainingCredits, subscription}``, as CoinStats says."""
@@ -228,7 +236,16 @@ class SandboxCore:
     limiter: RateLimiter
     log: RequestLog
     faults: FaultQueue
+    clock: SandboxClock
+    accounts: Accounts
     stopping: threading.Event = field(default_factory=threading.Event)
+
+    def reset(self) -> None:
+        """Back to the starting state: credits, no faults, empty log, starting portfolios."""
+        self.account.reset()
+        self.faults.clear()
+        self.log.clear()
+        self.accounts.reset()
 
     def snapshot(self) -> dict[str, object]:
         """The credit figures plus request count, rate limit and pending faults."""
@@ -237,6 +254,8 @@ class SandboxCore:
             "requestCount": len(self.log.records()),
             "rateLimitPerSecond": self.limiter.per_second,
             "pendingFaults": self.faults.pending(),
+            "clock": self.clock.state(),
+            "portfolioCount": len(self.accounts.all()),
         }
 
 

@@ -21,6 +21,7 @@ from airflow_provider_coinstats.exceptions import (
     CoinStatsRequestError,
     CoinStatsResponseError,
     CoinStatsServerError,
+    CoinStatsTimeoutError,
 )
 from airflow_provider_coinstats.testing.sandbox import Fault, Sandbox
 from tests.conftest import TEST_KEY
@@ -209,11 +210,11 @@ def test_broken_transfers_are_connection_errors_after_retries(
     assert sandbox.count() == 2
 
 
-def test_slow_answers_time_out_as_connection_errors(sandbox: Sandbox) -> None:
+def test_slow_answers_time_out_as_timeout_errors(sandbox: Sandbox) -> None:
     sandbox.inject(Fault(kind="delay", seconds=1.0, times=None))
     with (
         make_client(sandbox.url, timeout=0.2, max_retries=1) as client,
-        pytest.raises(CoinStatsConnectionError, match=r"did not answer .* within 0\.2 s"),
+        pytest.raises(CoinStatsTimeoutError, match=r"did not answer .* within 0\.2 s"),
     ):
         client.get_credit_usage()
 

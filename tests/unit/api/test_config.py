@@ -315,8 +315,10 @@ def test_unsendable_keys_are_refused_without_showing_any_part_of_them(
     with pytest.raises(CoinStatsConfigError) as raised:
         read(password=key)
     message = str(raised.value)
-    assert message.startswith(f"The API key of connection 'c' {problem}; ")
-    assert "Paste the key again" in message
+    assert message.startswith(
+        "The API key of connection 'c' cannot be sent in an HTTP header, which takes printable "
+        f"ASCII only: it {problem}. Paste the key again"
+    )
     seen = chain_text(raised.value)
     for start in range(len(key) - 2):
         assert key[start : start + 3] not in seen, key[start : start + 3]
@@ -364,12 +366,8 @@ def test_plain_http_elsewhere_needs_the_opt_in(host: str) -> None:
     assert read({"allow_insecure_http": "1"}, host=host).allow_insecure_http is True
 
 
-def test_https_needs_no_opt_in_and_direct_configs_follow_the_same_rules() -> None:
+def test_https_needs_no_opt_in() -> None:
     assert read(host="https://10.0.0.1").base_url == "https://10.0.0.1"
-    with pytest.raises(CoinStatsConfigError, match="allow_insecure_http"):
-        ClientConfig(api_key="k", base_url="http://10.0.0.1")
-    with pytest.raises(CoinStatsConfigError, match=r"^The API key contains a line break"):
-        ClientConfig(api_key="a\nb")
 
 
 # --- through the hook, from AIRFLOW_CONN_* ------------------------------------------------------
@@ -392,7 +390,10 @@ def test_hook_refuses_a_bad_key_before_any_request(
     key = TEST_KEY[:8] + "\r\nX-Injected: 1"
     conn = {"conn_type": "coinstats", "host": sandbox.url, "password": key}
     monkeypatch.setenv("AIRFLOW_CONN_CS_BADKEY", json.dumps(conn))
-    with pytest.raises(CoinStatsConfigError, match="'cs_badkey' contains a line break") as raised:
+    with pytest.raises(
+        CoinStatsConfigError,
+        match=r"'cs_badkey' cannot be sent in an HTTP header.*: it contains a line break",
+    ) as raised:
         CoinStatsHook(coinstats_conn_id="cs_badkey").get_credit_usage()
     assert TEST_KEY[:8] not in chain_text(raised.value)
     assert sandbox.count() == 0

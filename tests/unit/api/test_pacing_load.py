@@ -13,11 +13,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from airflow_provider_coinstats.api import pacing, retry
 from airflow_provider_coinstats.api.models import CreditUsage
 from airflow_provider_coinstats.api.pacing import JITTER_ALLOWANCE, TokenBucket, shared_bucket
 from airflow_provider_coinstats.exceptions import CoinStatsError, CoinStatsRateLimitError
 from airflow_provider_coinstats.hooks.coinstats import CoinStatsHook
+from airflow_provider_coinstats.testing.retries import record_retry_waits
 from airflow_provider_coinstats.testing.sandbox import Sandbox
 from tests.conftest import TEST_KEY, connection_json
 
@@ -66,12 +66,10 @@ def test_200_concurrent_calls_paced_at_the_server_limit_never_earn_a_429(
         f"AIRFLOW_CONN_{CONN_ID.upper()}",
         connection_json(limited_sandbox.url, requests_per_second=LIMIT),
     )
-    waits: list[float] = []
-    monkeypatch.setattr(retry, "sleep_between_attempts", waits.append)
-
-    start = time.monotonic()
-    results, limiters = burst(CONN_ID, CALLS)
-    elapsed = time.monotonic() - start
+    with record_retry_waits() as waits:
+        start = time.monotonic()
+        results, limiters = burst(CONN_ID, CALLS)
+        elapsed = time.monotonic() - start
 
     assert all(isinstance(result, CreditUsage) for result in results)
     statuses = [record.status for record in limited_sandbox.requests]
@@ -128,4 +126,4 @@ def test_shared_buckets_apply_the_allowance() -> None:
     bucket = shared_bucket("conn_x", 4.0)
     assert bucket.rate == 4.0
     assert bucket.interval == pytest.approx((1 + JITTER_ALLOWANCE) / 4.0)
-    assert pacing._buckets["conn_x"] is bucket
+    assert shared_bucket("conn_x", 4.0) is bucket

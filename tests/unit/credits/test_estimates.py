@@ -37,6 +37,16 @@ from airflow_provider_coinstats.exceptions import CoinStatsConfigError
         ("GET", "/insights/fear-and-greed", None, 50),
         ("GET", "/portfolio/snapshot/items", None, 500),
         ("GET", "/usage/credits", None, 0),
+        # The spec's default for /wallet/balances is blockchain=all, which it prices at 400.
+        ("GET", "/wallet/balances", {"address": "0xabc"}, 400),
+        ("GET", "/wallet/balances", {"address": "0xabc", "blockchain": "ethereum,base"}, 80),
+        # The MCP server (newer than the spec): blockchain multiplies /wallet/defi too.
+        ("GET", "/wallet/defi", {"address": "0xabc", "blockchain": "ethereum,polygon"}, 800),
+        ("GET", "/wallet/defi", {"address": "0xabc", "blockchain": "all"}, 4000),
+        ("GET", "/portfolio/list", None, 1),
+        ("GET", "/portfolio/pl/history", {"interval": "daily"}, 25),
+        ("GET", "/exchange/pl/history", {"portfolioId": "p", "interval": "daily"}, 25),
+        ("GET", "/wallet/pl/history", {"address": "0xabc", "connectionId": "all"}, 400),
     ],
 )
 def test_documented_prices(
@@ -46,8 +56,15 @@ def test_documented_prices(
 
 
 def test_price_list_covers_the_spec_snapshot_and_is_well_formed() -> None:
-    # 52 operations in the official snapshot, plus /portfolio/pl/history (a stated cost).
-    assert len(PRICES) == 53
+    # 52 operations in the official snapshot, plus the four newer ones CoinStats' MCP server
+    # calls (/portfolio/list and the three pl/history endpoints), each saying where its cost is
+    # from when that is not the spec.
+    assert len(PRICES) == 56
+    newer = {"GET /portfolio/list", "GET /portfolio/pl/history", "GET /wallet/pl/history"}
+    newer.add("GET /exchange/pl/history")
+    assert {
+        key for key, price in PRICES.items() if price.source.startswith(("guess", "third"))
+    } == newer
     for key, price in PRICES.items():
         method, path = key.split(" ", 1)
         assert method in {"GET", "POST", "PATCH", "DELETE"}, key
@@ -165,7 +182,7 @@ def test_literal_segments_win_over_placeholders() -> None:
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/wallet/pl/history"), ("POST", "/coins"), ("GET", "/coins/bitcoin/extra")],
+    [("GET", "/wallet/pl/forecast"), ("POST", "/coins"), ("GET", "/coins/bitcoin/extra")],
 )
 def test_unknown_endpoint_says_how_to_price_it(method: str, path: str) -> None:
     with pytest.raises(CoinStatsConfigError) as caught:

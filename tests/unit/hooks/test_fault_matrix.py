@@ -25,7 +25,7 @@ import pendulum
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_coinstats.api import config, retry
+from airflow_provider_coinstats.api import config
 from airflow_provider_coinstats.api.client import CoinStatsClient
 from airflow_provider_coinstats.api.config import ClientConfig
 from airflow_provider_coinstats.api.retry import RetryPolicy
@@ -38,10 +38,12 @@ from airflow_provider_coinstats.exceptions import (
     CoinStatsRequestError,
     CoinStatsResponseError,
     CoinStatsServerError,
+    CoinStatsTimeoutError,
 )
 from airflow_provider_coinstats.hooks.coinstats import CoinStatsHook
 from airflow_provider_coinstats.operators.coinstats import CreditUsageOperator
 from airflow_provider_coinstats.sensors.coinstats import CreditBudgetSensor
+from airflow_provider_coinstats.testing.retries import record_retry_waits
 from airflow_provider_coinstats.testing.sandbox import Fault, Sandbox
 from airflow_provider_coinstats.triggers.coinstats import CreditBudgetTrigger
 from tests.conftest import TEST_KEY
@@ -159,7 +161,7 @@ CASES: tuple[Case, ...] = (
     Case(
         f"read timeout ({DELAY:g} s late, timeout {SHORT_TIMEOUT:g} s)",
         (Fault("delay", seconds=DELAY, **ALWAYS),),
-        CoinStatsConnectionError,
+        CoinStatsTimeoutError,
         ATTEMPTS,
         timeout=SHORT_TIMEOUT,
     ),
@@ -203,7 +205,7 @@ CASES: tuple[Case, ...] = (
         None,
         2,
         method="POST",
-        path="/portfolio/transaction",
+        path="/portfolio/wallet",
     ),
     # Permanent: the same request would fail the same way, so exactly one is sent.
     Case("HTTP 401 key rejected", (), CoinStatsAuthError, 1, 401, target="wrong_key"),
@@ -251,7 +253,7 @@ CASES: tuple[Case, ...] = (
         1,
         503,
         method="POST",
-        path="/portfolio/transaction",
+        path="/portfolio/wallet",
     ),
     Case("HTTP 200 HTML page", (Fault("html", status=200),), CoinStatsResponseError, 1, 200),
     Case("HTTP 200 invalid JSON", (Fault("invalid_json"),), CoinStatsResponseError, 1, 200),
@@ -312,7 +314,9 @@ def hook_call(case: Case, conn_id: str) -> object:
     try:
         if (case.method, case.path) == ("GET", "/usage/credits"):
             return hook.get_credit_usage()
-        return hook.request(case.method, case.path, json={} if case.method == "POST" else None)
+        # A body the sandbox accepts, so the retried POST succeeds (it checks required fields).
+        body = {"address": "0xabc", "connectionId": "ethereum"} if case.method == "POST" else None
+        return hook.request(case.method, case.path, json=body)
     finally:
         hook.client.close()
 
@@ -327,8 +331,9 @@ def run_case(
     """Run one row and measure it: ``call(case, conn_id)`` makes the request, by default through
     a fresh CoinStatsHook.
 
-    The retry policy's waits are recorded through :data:`retry.sleep_between_attempts`; they
-    are slept for real only with ``real_sleep``. Attempts at a closed port or an unresolvable
+    The retry policy's waits are recorded through
+    :func:`~airflow_provider_coinstats.testing.retries.record_retry_waits`; they are slept for
+    real only with ``real_sleep``. Attempts at a closed port or an unresolvable
     host are counted at name resolution (each attempt opens a new connection); an unresolvable
     host is simulated there too, so no packet leaves the machine.
     """
@@ -348,30 +353,22 @@ def run_case(
                 raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         return real_getaddrinfo(host, port, *args, **kwargs)
 
-    waits: list[float] = []
-
-    def wait(seconds: float) -> None:
-        waits.append(seconds)
-        if real_sleep:
-            time.sleep(seconds)
-
     env_name = f"AIRFLOW_CONN_{CONN_ID.upper()}"
-    saved = (os.environ.get(env_name), retry.sleep_between_attempts, socket.getaddrinfo)
+    saved = (os.environ.get(env_name), socket.getaddrinfo)
     os.environ[env_name] = connection_json(case, sandbox.url, dead_port)
-    retry.sleep_between_attempts = wait
     socket.getaddrinfo = getaddrinfo  # type: ignore[assignment]
     error: CoinStatsError | None = None
     value: object = None
     try:
-        start = time.monotonic()
-        try:
-            value = call(case, CONN_ID)
-        except CoinStatsError as caught:
-            error = caught
-        seconds = time.monotonic() - start
+        with record_retry_waits(sleep=real_sleep) as waits:
+            start = time.monotonic()
+            try:
+                value = call(case, CONN_ID)
+            except CoinStatsError as caught:
+                error = caught
+            seconds = time.monotonic() - start
     finally:
-        retry.sleep_between_attempts = saved[1]
-        socket.getaddrinfo = saved[2]
+        socket.getaddrinfo = saved[1]
         if saved[0] is None:
             del os.environ[env_name]
         else:
@@ -428,8 +425,9 @@ def test_the_documented_defaults() -> None:
     policy = RetryPolicy()
     assert (config.DEFAULT_MAX_RETRIES, policy.max_retries) == (ATTEMPTS - 1, ATTEMPTS - 1)
     assert (policy.backoff_base, policy.backoff_cap) == (0.5, 8.0)
-    assert (policy.max_retry_after, policy.total_timeout) == (60.0, 120.0)
+    assert (policy.max_retry_after, config.DEFAULT_TOTAL_TIMEOUT) == (60.0, 120.0)
     assert (config.DEFAULT_TIMEOUT, config.DEFAULT_REQUESTS_PER_SECOND) == (30.0, 1.0)
+    assert config.DEFAULT_MAX_RESPONSE_BYTES == 10 * 1024 * 1024
 
 
 def test_matrix_covers_every_sandbox_fault_kind() -> None:
@@ -474,8 +472,10 @@ def test_a_proxy_html_page_is_quoted_short_and_without_tags(sandbox: Sandbox) ->
 def test_a_wait_that_would_end_past_the_total_cap_is_not_started(sandbox: Sandbox) -> None:
     sandbox.inject(Fault("status", status=429, retry_after=30, times=None))
     waits: list[float] = []
-    config = ClientConfig(api_key=TEST_KEY, base_url=sandbox.url, requests_per_second=1000)
-    policy = RetryPolicy(total_timeout=20.0, sleep=waits.append)
+    config = ClientConfig(
+        api_key=TEST_KEY, base_url=sandbox.url, requests_per_second=1000, total_timeout=20.0
+    )
+    policy = RetryPolicy(sleep=waits.append)
     with (
         CoinStatsClient(config, retry=policy) as client,
         pytest.raises(CoinStatsRateLimitError) as caught,
@@ -492,10 +492,10 @@ def test_total_time_cap_runs_on_monotonic_time_under_a_frozen_clock(
     """Real waits of 0.2 s against a 0.5 s cap: the third attempt is the last one. A deadline on
     the frozen wall clock would never pass, and all 1 + 20 attempts would run (4 s)."""
     sandbox.inject(Fault("status", status=503, times=None))
-    config = ClientConfig(api_key=TEST_KEY, base_url=sandbox.url, requests_per_second=1000)
-    policy = RetryPolicy(
-        max_retries=20, backoff_base=0.2, backoff_cap=0.2, total_timeout=0.5, random=lambda: 1.0
+    config = ClientConfig(
+        api_key=TEST_KEY, base_url=sandbox.url, requests_per_second=1000, total_timeout=0.5
     )
+    policy = RetryPolicy(max_retries=20, backoff_base=0.2, backoff_cap=0.2, random=lambda: 1.0)
     start = time.monotonic()
     with CoinStatsClient(config, retry=policy) as client, pytest.raises(CoinStatsServerError):
         client.get_credit_usage()
@@ -564,12 +564,11 @@ CALLERS: dict[str, Callable[[str], bool]] = {
 def test_every_caller_retries_transient_errors_the_same_way(
     caller: str, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    waits: list[float] = []
-    monkeypatch.setattr(retry, "sleep_between_attempts", waits.append)
     case = Case("", (), None, 0)
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_json(case, sandbox.url, 0))
     sandbox.inject(Fault("status", status=503, times=2))
-    assert CALLERS[caller](CONN_ID) is True
+    with record_retry_waits() as waits:
+        assert CALLERS[caller](CONN_ID) is True
     assert sandbox.count() == 3
     assert len(waits) == 2 and all(0 <= w <= 0.5 * 2**n for n, w in enumerate(waits))
 
@@ -578,14 +577,13 @@ def test_every_caller_retries_transient_errors_the_same_way(
 def test_every_caller_fails_fast_on_a_rejected_key(
     caller: str, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    waits: list[float] = []
-    monkeypatch.setattr(retry, "sleep_between_attempts", waits.append)
     case = Case("", (), None, 0, target="wrong_key")
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_json(case, sandbox.url, 0))
-    if caller == "operator":
-        with pytest.raises(CoinStatsAuthError):
-            _operator(CONN_ID)
-    else:
-        assert CALLERS[caller](CONN_ID) is False
+    with record_retry_waits() as waits:
+        if caller == "operator":
+            with pytest.raises(CoinStatsAuthError):
+                _operator(CONN_ID)
+        else:
+            assert CALLERS[caller](CONN_ID) is False
     assert sandbox.count() == 1
     assert waits == []

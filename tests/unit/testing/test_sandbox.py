@@ -112,41 +112,85 @@ def test_unknown_path_is_a_coinstats_shaped_404(sandbox: Sandbox, http: requests
 
 # ---------------------------------------------------------------- charging
 
-# Path parameters and required query parameters for every priced endpoint.
+# Path parameters and required query parameters for every priced endpoint; "PID" stands for a
+# portfolio that exists in the sandbox's state.
 SAMPLE_PATH_VALUES = {
     "coinId": "bitcoin",
     "id": "ignored",  # replaced below by a real news id
     "address": "0xabc",
-    "collectionAddress": "0xbc4c",
+    "collectionAddress": "0xbc4ca0eda7647a8ab7c2061c2e118a18a936f13d",
     "tokenId": "1029",
     "type": "latest",
-    "portfolioId": "p1",
+    "portfolioId": "PID",
 }
+_WALLET = {"address": "0xabc", "connectionId": "ethereum"}
 SAMPLE_PARAMS: dict[str, dict[str, object]] = {
     "GET /coins/{coinId}/charts": {"period": "1w"},
     "GET /coins/charts": {"period": "24h", "coinIds": "bitcoin,ethereum,solana"},
+    "GET /coins/price/avg": {"coinId": "bitcoin", "timestamp": 1_700_000_000},
+    "GET /coins/price/exchange": {
+        "exchange": "Binance",
+        "from": "BTC",
+        "to": "ETH",
+        "timestamp": 1_700_000_000,
+    },
     "GET /wallet/balance": {"address": "0xabc", "blockchain": "ethereum"},
     "GET /wallet/balances": {"address": "0xabc", "networks": "all"},
+    "GET /wallet/status": _WALLET,
+    "GET /wallet/transactions": _WALLET,
+    "PATCH /wallet/transactions": {"address": "0xabc"},
+    "GET /wallet/chart": {"type": "1w", **_WALLET},
     "GET /wallet/defi": {"address": "0xabc", "connectionId": "ethereum,polygon"},
     "GET /wallet/charts": {"type": "1m", "wallets": "ethereum:0x1,all:0x2"},
+    "GET /wallet/pl/history": {**_WALLET, "range": "1m", "interval": "daily"},
+    "GET /exchange/status": {"portfolioId": "PID"},
+    "GET /exchange/transactions": {"portfolioId": "PID"},
+    "GET /exchange/chart": {"portfolioId": "PID", "type": "24h"},
+    "PATCH /exchange/sync": {"portfolioId": "PID"},
+    "GET /exchange/pl/history": {"portfolioId": "PID", "interval": "daily"},
+    "GET /portfolio/chart": {"type": "1w"},
+    "GET /portfolio/transactions": {"currency": "USD"},
+    "GET /portfolio/status": {"portfolioId": "PID"},
+    "GET /portfolio/pl/history": {"interval": "daily"},
+    "GET /insights/btc-dominance": {"type": "1m"},
 }
 SAMPLE_BODIES: dict[str, object] = {
     "PATCH /wallet/transactions": {
-        "wallets": [{"connectionId": "ethereum"}, {"connectionId": "all"}]
+        "wallets": [
+            {"address": "0x1", "connectionId": "ethereum"},
+            {"address": "0x2", "connectionId": "all"},
+        ]
     },
+    "POST /exchange/balance": {
+        "connectionId": "binance",
+        "connectionFields": {"apiKey": "k", "apiSecret": "s"},
+    },
+    "POST /portfolio/exchange": {
+        "connectionId": "kraken",
+        "connectionFields": {"apiKey": "k", "apiSecret": "s"},
+    },
+    "POST /portfolio/wallet": {"address": "0xabc", "connectionId": "ethereum"},
+    "POST /portfolio/transaction": {"coinId": "bitcoin", "count": 0.5},
 }
 
 
 def test_every_priced_endpoint_charges_exactly_its_estimate(
     sandbox: Sandbox, http: requests.Session
 ) -> None:
+    sandbox.set_credits(plan="DEGEN")  # POST /portfolio/transaction needs it
     news_id = call(http, sandbox, "/news", params={"limit": 1}).json()["result"][0]["id"]
     mismatches = {}
     for key in PRICES:
         method, template = key.split(" ", 1)
-        values = {**SAMPLE_PATH_VALUES, "id": news_id}
+        exchange = next(p for p in sandbox.accounts.all() if p.kind == "exchange").id
+        if method == "DELETE":  # a portfolio of its own to delete
+            exchange = sandbox.accounts.connect_wallet("0xdoomed", "ethereum", None)[0].id
+        values = {**SAMPLE_PATH_VALUES, "id": news_id, "portfolioId": exchange}
         path = re.sub(r"\{(\w+)\}", lambda match: values[match[1]], template)  # noqa: B023
-        params = SAMPLE_PARAMS.get(key)
+        params = {
+            name: exchange if value == "PID" else value
+            for name, value in SAMPLE_PARAMS.get(key, {}).items()
+        }
         body = SAMPLE_BODIES.get(key)
         before = used(sandbox)
         response = call(http, sandbox, "/v1" + path, method, params=params, json=body)
@@ -348,10 +392,12 @@ def test_news_pages_and_items(sandbox: Sandbox, http: requests.Session) -> None:
     assert call(http, sandbox, "/news/sources").json()[0]["sourcename"]
 
 
-def test_other_priced_endpoints_answer_a_generic_body(
-    sandbox: Sandbox, http: requests.Session
-) -> None:
-    assert call(http, sandbox, "/insights/fear-and-greed").json() == {"result": []}
+def test_insights_answer_real_shapes(sandbox: Sandbox, http: requests.Session) -> None:
+    index = call(http, sandbox, "/insights/fear-and-greed").json()
+    assert index["name"] == "Fear and Greed Index"
+    assert 0 <= index["now"]["value"] <= 100 and index["now"]["value_classification"]
+    chart = call(http, sandbox, "/insights/fear-and-greed/chart").json()
+    assert chart["data"][-1]["value"] == index["now"]["value"]  # today ends the chart
 
 
 # ---------------------------------------------------------------- faults
@@ -564,7 +610,7 @@ def test_cli_prints_its_url_serves_and_exits_on_sigterm() -> None:
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
-        assert "(plan FREE, 19,500 of 20,000 credits left)" in line
+        assert "(plan FREE, 19,500 of 20,000 credits left); API key: " + KEY in line
         match = re.search(r"http://127\.0\.0\.1:\d+", line)
         assert match, line
         with requests.Session() as session:
