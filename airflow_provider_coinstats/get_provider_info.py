@@ -53,6 +53,18 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_coinstats.operators.coinstats"],
             }
         ],
+        "sensors": [
+            {
+                "integration-name": "CoinStats",
+                "python-modules": ["airflow_provider_coinstats.sensors.coinstats"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "CoinStats",
+                "python-modules": ["airflow_provider_coinstats.triggers.coinstats"],
+            }
+        ],
         "connection-types": [
             {
                 "connection-type": "coinstats",

@@ -215,7 +215,10 @@ def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sleep", action="store_true", help="sleep the retry waits for real")
+    parser.add_argument("--quick", action="store_true", help="the default run (waits not slept)")
     args = parser.parse_args()
+    if args.quick:
+        args.sleep = False
 
     rows: list[tuple[str, str, str, str, str, str]] = []
     all_good, hung, key_leaked = True, False, False

@@ -126,6 +126,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--intervals", type=int, default=5, help="poke intervals to wait")
     parser.add_argument("--interval", type=float, default=0.2, help="poke interval, seconds")
+    parser.add_argument("--quick", action="store_true", help="1 and 10 triggers, 2 intervals")
     args = parser.parse_args()
+    if args.quick:
+        COUNTS, args.intervals = (1, 10), 2
     results = asyncio.run(main(args.intervals, args.interval))
     print(table(results, args.intervals, args.interval))

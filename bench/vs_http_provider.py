@@ -5,17 +5,20 @@ Four scenarios, each run for both sides against one CoinStats sandbox on 127.0.0
 1. a rejected key (401) and a forbidden endpoint (403) while one gate is deferred:
    ``CreditBudgetTrigger`` against ``HttpSensorTrigger`` on ``/usage/credits``, poke interval
    1 s, a 3 s window;
-2. 100 deferred gates on one account for 10 intervals of 0.2 s, none passing:
-   ``CreditBudgetTrigger`` x 100 (budget not met) against ``HttpSensorTrigger`` x 100 (kept
-   waiting by a 404, the only answer it waits on);
+2. N = 1, 10, 100 and 1,000 deferred gates on one account, none passing, counted over 10
+   intervals of 0.2 s once every poller is running: ``CreditBudgetTrigger`` x N (budget not
+   met) against ``HttpSensorTrigger`` x N (kept waiting by a 404, the only answer it waits on);
 3. two 503s then a 200, a 503 that never ends and a rejected key, one sync call each:
    ``CoinStatsHook.get_credit_usage()`` against ``HttpHook.run``,
    ``HttpHook.run_with_advanced_retry`` (its docstring's tenacity arguments) and
    ``HttpAsyncHook.run`` (the hook inside ``HttpSensorTrigger``);
 4. the median wall time of one ``/usage/credits`` call, 200 sequential calls through each sync
-   hook, as a ratio.
+   hook and through a bare ``requests.Session``, as ratios to the bare session;
+5. a burst of 6 calls from one task against a sandbox limited to 2 requests a second: the 429s
+   each side earns, with each side's default pacing and retries.
 
-    .venv/bin/python bench/vs_http_provider.py      # about 20 s; talks only to 127.0.0.1
+    .venv/bin/python bench/vs_http_provider.py          # about a minute; only 127.0.0.1
+    .venv/bin/python bench/vs_http_provider.py --quick  # a smoke test: tiny N, seconds
 
 Needs the HTTP provider: ``pip install -e '.[bench]'`` (apache-airflow-providers-http>=6.3).
 Every loop is bounded in time and count; the script stops by itself and removes its
@@ -51,6 +54,7 @@ os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "CRITICAL")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiohttp
+import requests
 import tenacity
 from airflow.providers.http.hooks.http import HttpAsyncHook, HttpHook
 from airflow.providers.http.triggers.http import HttpSensorTrigger
@@ -116,10 +120,20 @@ class Window:
 
 
 async def run_triggers(
-    box: Sandbox, triggers: list[BaseTrigger], window: float, *, stop_when_all_end: bool
+    box: Sandbox,
+    triggers: list[BaseTrigger],
+    window: float,
+    *,
+    stop_when_all_end: bool,
+    settle: int = 0,
 ) -> Window:
     """Run ``triggers`` in this loop, as a triggerer would, for at most ``window`` seconds (or
-    :data:`REQUEST_CAP` requests); then cancel the ones still running and count requests."""
+    :data:`REQUEST_CAP` requests); then cancel the ones still running and count requests.
+
+    :param settle: first wait (up to 120 s, observed) until the sandbox has answered this many
+        requests, and count only the requests of the window that follows: the steady state,
+        not the start-up (1,000 triggers take seconds just to open their first connections).
+    """
     box.clear_requests()
     events: list[Any] = []
 
@@ -129,8 +143,12 @@ async def run_triggers(
             events.append(event.payload)
             return
 
-    started = time.monotonic()
     tasks = [asyncio.create_task(first_event(trigger)) for trigger in triggers]
+    settle_by = time.monotonic() + 120
+    while box.count(path=CREDITS) < settle and time.monotonic() < settle_by:
+        await asyncio.sleep(0.05)
+    baseline = box.count(path=CREDITS) if settle else 0
+    started = time.monotonic()
     deadline = started + window
     while time.monotonic() < deadline and box.count(path=CREDITS) < REQUEST_CAP:
         if stop_when_all_end and all(task.done() for task in tasks):
@@ -142,7 +160,7 @@ async def run_triggers(
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     await asyncio.sleep(0.05)  # requests already on the wire reach the sandbox's log
-    return Window(len(triggers), box.count(path=CREDITS), ended, seconds, events)
+    return Window(len(triggers), box.count(path=CREDITS) - baseline, ended, seconds, events)
 
 
 def scenario_rejected(box: Sandbox, window: float) -> list[tuple[str, str, Window]]:
@@ -174,6 +192,16 @@ def scenario_rejected(box: Sandbox, window: float) -> list[tuple[str, str, Windo
 
 
 def scenario_fanout(
+    box: Sandbox, counts: list[int], intervals: int, interval: float
+) -> list[tuple[str, Window]]:
+    """Each of ``counts`` deferred gates on one account for ``intervals`` poke intervals."""
+    rows = []
+    for count in counts:
+        rows += fanout_once(box, count, intervals, interval)
+    return rows
+
+
+def fanout_once(
     box: Sandbox, count: int, intervals: int, interval: float
 ) -> list[tuple[str, Window]]:
     """``count`` deferred gates on one account for ``intervals`` poke intervals, none passing."""
@@ -195,7 +223,7 @@ def scenario_fanout(
         rows.append(
             (
                 "CreditBudgetTrigger (budget not met)",
-                asyncio.run(run_triggers(box, ours, window, stop_when_all_end=False)),
+                asyncio.run(run_triggers(box, ours, window, stop_when_all_end=False, settle=1)),
             )
         )
         # Theirs: HttpSensorTrigger fires on any 2xx and cannot read the body, so only a 404
@@ -210,7 +238,9 @@ def scenario_fanout(
         rows.append(
             (
                 "HttpSensorTrigger (kept waiting by a 404)",
-                asyncio.run(run_triggers(box, theirs, window, stop_when_all_end=False)),
+                asyncio.run(
+                    run_triggers(box, theirs, window, stop_when_all_end=False, settle=count)
+                ),
             )
         )
         box.clear_faults()
@@ -345,6 +375,7 @@ def scenario_overhead(box: Sandbox, calls: int) -> tuple[float, float, int, int]
     ):
         ours_hook = CoinStatsHook("bench_s4_ours")
         http_hook = HttpHook(method="GET", http_conn_id="bench_s4_http")
+        session = requests.Session()  # the floor: one keep-alive session, no hook at all
 
         def ours() -> object:
             return ours_hook.get_credit_usage()
@@ -352,29 +383,74 @@ def scenario_overhead(box: Sandbox, calls: int) -> tuple[float, float, int, int]
         def theirs() -> object:
             return http_hook.run(CREDITS).json()
 
-        samples: dict[str, list[float]] = {"ours": [], "theirs": []}
-        requests: dict[str, int] = {"ours": 0, "theirs": 0}
-        for call in (ours, theirs):  # warm-up: imports, first connection
+        def bare() -> object:
+            answer = session.get(box.url + CREDITS, headers={"X-API-KEY": KEY}, timeout=30)
+            answer.raise_for_status()
+            return answer.json()
+
+        contestants = [("ours", ours), ("theirs", theirs), ("bare", bare)]
+        samples: dict[str, list[float]] = {name: [] for name, _ in contestants}
+        counts: dict[str, int] = dict.fromkeys(samples, 0)
+        for _, call in contestants:  # warm-up: imports, first connection
             for _ in range(5):
                 call()
         rounds = 4
         for index in range(rounds):
-            order = [("ours", ours), ("theirs", theirs)]
-            if index % 2:
-                order.reverse()
+            order = contestants[index % 3 :] + contestants[: index % 3]  # rotate who goes first
             for name, call in order:
                 box.clear_requests()
-                for _ in range(calls // rounds):
+                for _ in range(max(1, calls // rounds)):
                     started = time.perf_counter()
                     call()
                     samples[name].append(time.perf_counter() - started)
-                requests[name] += box.count(path=CREDITS)
-    return (
-        statistics.median(samples["ours"]),
-        statistics.median(samples["theirs"]),
-        requests["ours"],
-        requests["theirs"],
-    )
+                counts[name] += box.count(path=CREDITS)
+        session.close()
+    return {name: (statistics.median(samples[name]), counts[name]) for name in samples}
+
+
+# -- scenario 5: a burst against CoinStats' rate limit -----------------------------------------
+
+
+@dataclass
+class Burst:
+    calls: int
+    succeeded: int
+    requests: int
+    rate_limited: int  # 429s the sandbox answered
+    seconds: float
+
+
+def scenario_burst(box: Sandbox, calls: int, per_second: float) -> list[tuple[str, Burst]]:
+    """``calls`` back-to-back credit reads from one task against a rate-limited sandbox, each
+    side with its defaults: ours paces (1 request a second) and retries a 429 after its
+    Retry-After; ``HttpHook.run`` neither paces nor retries."""
+    ours_conn = {"conn_type": "coinstats", "host": box.url, "password": KEY}  # default extras
+    rows = []
+    with connections(bench_s5_ours=ours_conn, bench_s5_http=http_connection(box.url, KEY)):
+        sides: list[tuple[str, Callable[[], object]]] = [
+            ("CoinStatsHook.get_credit_usage() (defaults)", partial(ours_call, "bench_s5_ours")),
+            ("HttpHook.run(...).json()", partial(http_run, "bench_s5_http")),
+        ]
+        for name, call in sides:
+            box.clear_faults()
+            box.set_rate_limit(per_second)
+            time.sleep(1.1)  # an empty rolling second: both sides start from the same state
+            box.clear_requests()
+            started = time.monotonic()
+            succeeded = 0
+            for _ in range(calls):
+                try:
+                    call()
+                    succeeded += 1
+                except Exception:
+                    pass
+            seconds = time.monotonic() - started
+            statuses = [record.status for record in box.requests]
+            rows.append(
+                (name, Burst(calls, succeeded, len(statuses), statuses.count(429), seconds))
+            )
+        box.set_rate_limit(None)
+    return rows
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -405,17 +481,21 @@ def report(args: argparse.Namespace) -> str:
 
         out += [
             "",
-            f"## 2. {args.gates} deferred gates on one account, {args.intervals} intervals of "
+            f"## 2. N deferred gates on one account, {args.intervals} intervals of "
             f"{args.interval:g} s ({args.intervals * args.interval:g} s window)",
             "",
-            "| triggers | requests | per interval | per gate per interval | ended |",
-            "|---|---:|---:|---:|---:|",
+            "| triggers | requests | per interval | per gate per interval | ended | ours / HTTP |",
+            "|---|---:|---:|---:|---:|---:|",
         ]
-        for name, run in scenario_fanout(box, args.gates, args.intervals, args.interval):
+        fanout = scenario_fanout(box, args.gates, args.intervals, args.interval)
+        for index, (name, run) in enumerate(fanout):
             per_interval = run.requests / args.intervals
+            ratio = ""
+            if index % 2 == 0 and fanout[index + 1][1].requests:
+                ratio = f"{run.requests / fanout[index + 1][1].requests:.4f}"
             out.append(
-                f"| {run.triggers} x {name} | {run.requests:,} | {per_interval:,.1f} "
-                f"| {per_interval / run.triggers:.3f} | {run.ended} |"
+                f"| {run.triggers:,} x {name} | {run.requests:,} | {per_interval:,.1f} "
+                f"| {per_interval / run.triggers:.3f} | {run.ended} | {ratio} |"
             )
 
         out += [
@@ -432,32 +512,62 @@ def report(args: argparse.Namespace) -> str:
             )
 
         if args.calls:
-            ours, theirs, ours_requests, theirs_requests = scenario_overhead(box, args.calls)
+            figures = scenario_overhead(box, args.calls)
+            bare = figures["bare"][0]
+            labels = {
+                "ours": "CoinStatsHook.get_credit_usage()",
+                "theirs": "HttpHook.run(...).json()",
+                "bare": "bare requests.Session().get(...).json()",
+            }
             out += [
                 "",
                 f"## 4. Median wall time of one /usage/credits call, {args.calls} sequential "
                 "calls each",
                 "",
-                "| call | requests | median ms |",
-                "|---|---:|---:|",
-                f"| CoinStatsHook.get_credit_usage() | {ours_requests} | {ours * 1000:.3f} |",
-                f"| HttpHook.run(...).json() | {theirs_requests} | {theirs * 1000:.3f} |",
+                "| call | requests | median ms | / bare requests |",
+                "|---|---:|---:|---:|",
+                *(
+                    f"| {labels[name]} | {count} | {median * 1000:.3f} | {median / bare:.2f} |"
+                    for name, (median, count) in figures.items()
+                ),
                 "",
-                f"Ratio ours / theirs: {ours / theirs:.2f}",
+                f"Ratio ours / theirs: {figures['ours'][0] / figures['theirs'][0]:.2f}",
             ]
+
+        if args.burst:
+            out += [
+                "",
+                f"## 5. {args.burst} back-to-back calls from one task, sandbox limited to "
+                "2 requests/s",
+                "",
+                "| call | calls ok | requests sent | 429s earned | seconds |",
+                "|---|---:|---:|---:|---:|",
+            ]
+            for name, burst in scenario_burst(box, args.burst, 2.0):
+                out.append(
+                    f"| {name} | {burst.succeeded} of {burst.calls} | {burst.requests} "
+                    f"| {burst.rate_limited} | {burst.seconds:.2f} |"
+                )
     return "\n".join(out)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--window", type=float, default=3.0, help="scenario 1 window, seconds")
-    parser.add_argument("--gates", type=int, default=100, help="scenario 2 waiting gates")
+    parser.add_argument(
+        "--gates", type=int, nargs="+", default=[1, 10, 100, 1_000], help="scenario 2 gates"
+    )
     parser.add_argument("--intervals", type=int, default=10, help="scenario 2 intervals")
     parser.add_argument("--interval", type=float, default=0.2, help="scenario 2 poke interval")
     parser.add_argument("--calls", type=int, default=200, help="scenario 4 calls; 0 skips it")
+    parser.add_argument("--burst", type=int, default=6, help="scenario 5 calls; 0 skips it")
+    parser.add_argument("--quick", action="store_true", help="a smoke test: tiny N, seconds")
     cli = parser.parse_args()
-    if not 0 < cli.window <= 30 or not 0 < cli.gates <= 1_000 or not 0 < cli.intervals <= 100:
-        parser.error("keep --window <= 30, --gates <= 1000 and --intervals <= 100")
+    if cli.quick:
+        cli.window, cli.gates, cli.intervals, cli.calls, cli.burst = 1.5, [1, 10], 3, 12, 3
+    gates_ok = all(0 < n <= 1_000 for n in cli.gates) and 0 <= cli.burst <= 50
+    if not 0 < cli.window <= 30 or not gates_ok or not 0 < cli.intervals <= 100:
+        parser.error("keep --window <= 30, --gates <= 1000, --intervals <= 100, --burst <= 50")
     if not 0.1 <= cli.interval <= 5 or not 0 <= cli.calls <= 5_000:
         parser.error("keep --interval in 0.1..5 and --calls <= 5000")
     print(report(cli))

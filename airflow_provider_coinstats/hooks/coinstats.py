@@ -9,15 +9,9 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.connection import (
-    get_async_connection,
-    get_async_extra_dejson,
-)
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
-from asgiref.sync import sync_to_async
 
-from airflow_provider_coinstats.api.client import CoinStatsClient
 from airflow_provider_coinstats.api.config import ClientConfig
 from airflow_provider_coinstats.api.exceptions import CoinStatsError
 
@@ -30,6 +24,8 @@ except ImportError:  # Airflow 3.2: the sync call may block on the supervisor, s
         # supervisor through async_to_sync, which only from an asgiref thread runs on this loop
         # (under its comms lock); from any other thread it interleaves frames with the loop's
         # own calls and kills the trigger runner ("Response read out of order").
+        from asgiref.sync import sync_to_async
+
         await sync_to_async(mask_secret)(secret, name)
 
 
@@ -38,6 +34,7 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Connection
 
+    from airflow_provider_coinstats.api.client import CoinStatsClient
     from airflow_provider_coinstats.api.models import CreditUsage
 
 
@@ -82,6 +79,14 @@ class CoinStatsHook(BaseHook):
         Connection, extras and masking go through their async forms: their sync forms message
         the supervisor and can deadlock a loop that has another call in flight.
         """
+        # Imported here, not at the top: a DAG file importing the hook must not pay for them.
+        from airflow.providers.common.compat.connection import (
+            get_async_connection,
+            get_async_extra_dejson,
+        )
+
+        from airflow_provider_coinstats.api.client import CoinStatsClient
+
         conn = await get_async_connection(coinstats_conn_id, cls)
         config = cls.config_from_connection(conn, await get_async_extra_dejson(conn))
         await amask_secret(config.api_key)
@@ -90,6 +95,9 @@ class CoinStatsHook(BaseHook):
     @cached_property
     def client(self) -> CoinStatsClient:
         """The configured client, built on first use (never while a DAG file is parsed)."""
+        # requests loads here, when a task runs, not when a DAG file imports the hook.
+        from airflow_provider_coinstats.api.client import CoinStatsClient
+
         conn = self.get_connection(self.coinstats_conn_id)
         config = self.config_from_connection(conn, conn.extra_dejson)
         # The worker masks connection passwords itself; the CLI and the API server do not.

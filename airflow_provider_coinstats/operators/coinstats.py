@@ -4,27 +4,23 @@ from __future__ import annotations
 
 import json as jsonlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import pendulum
-from airflow.sdk import BaseOperator, ObjectStoragePath
+from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_coinstats.api.exceptions import (
     CoinStatsConfigError,
     CoinStatsInsufficientCreditsError,
 )
-from airflow_provider_coinstats.api.models import whole
-from airflow_provider_coinstats.api.validation import mapping, number
-from airflow_provider_coinstats.common.metrics import emit_credit_gauges
-from airflow_provider_coinstats.common.params import credits_param, is_template
-from airflow_provider_coinstats.credits.estimates import estimate_credits, estimate_plan
 from airflow_provider_coinstats.hooks.coinstats import CoinStatsHook
 
+# The credit domain and the parameter helpers load when an operator is built or runs, not when
+# a DAG file imports this module (bench/parse_cost.py); ObjectStoragePath only when a task writes.
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.sdk import Context, ObjectStoragePath
 
     from airflow_provider_coinstats.api.models import Credits
 
@@ -52,15 +48,25 @@ class CreditUsageOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.coinstats_conn_id = coinstats_conn_id
-        # Check literal values while the DAG is parsed; templates are checked once rendered.
-        credits_param("min_remaining_credits", min_remaining_credits, allow_template=True)
         self.min_remaining_credits = min_remaining_credits
+        self._check_literals()
+
+    def _check_literals(self) -> None:
+        """Check literal values while the DAG is parsed; templates are checked once rendered."""
+        from airflow_provider_coinstats.common.literals import is_literal
+        from airflow_provider_coinstats.common.params import credits_param
+
+        if is_literal(self.min_remaining_credits):
+            credits_param("min_remaining_credits", self.min_remaining_credits)
 
     @cached_property
     def hook(self) -> CoinStatsHook:
         return CoinStatsHook(coinstats_conn_id=self.coinstats_conn_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_coinstats.common.metrics import emit_credit_gauges
+        from airflow_provider_coinstats.common.params import credits_param
+
         usage = self.hook.get_credit_usage()
         self.log.info("%s", usage.summary())
         emit_credit_gauges(self.coinstats_conn_id, usage)
@@ -141,7 +147,7 @@ class CoinStatsOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.endpoint = endpoint
-        self.method = str(method).strip().upper()
+        self.method = method
         self.query = query
         self.json = json
         self.paginate = paginate
@@ -149,20 +155,35 @@ class CoinStatsOperator(BaseOperator):
         self.output_path = output_path
         self.max_xcom_bytes = max_xcom_bytes
         self.coinstats_conn_id = coinstats_conn_id
-        self.price_overrides = dict(price_overrides) if price_overrides else None
-        # Cheap checks only (no connection, no HTTP): a typo should break the DAG import, not
-        # a run. Templated values are checked again once rendered.
-        if self.method not in HTTP_METHODS:
-            raise CoinStatsConfigError(
-                f"method must be one of {', '.join(HTTP_METHODS)}, got {method!r}"
-            )
-        _positive_int("max_pages", max_pages)
-        _positive_int("max_xcom_bytes", max_xcom_bytes)
-        if not is_template(endpoint):
+        self.price_overrides = price_overrides
+        self._check_literals()
+
+    def _check_literals(self) -> None:
+        """Cheap checks of what is final at parse (no connection, no HTTP, no storage): a typo
+        should break the DAG import, not a run. Templated values and XComArgs are checked once
+        rendered; nothing stored is changed."""
+        from airflow_provider_coinstats.common.literals import is_literal
+        from airflow_provider_coinstats.credits.estimates import estimate_credits
+
+        _positive_int("max_pages", self.max_pages)
+        _positive_int("max_xcom_bytes", self.max_xcom_bytes)
+        if is_literal(self.endpoint):
             # Prices the endpoint too: an unknown one fails here, naming price_overrides.
-            estimate_credits(self.method, _endpoint(endpoint), price_overrides=self.price_overrides)
-        if output_path is not None and not is_template(output_path):
-            _storage_path(output_path)
+            estimate_credits(
+                self.http_method, _endpoint(self.endpoint), price_overrides=self.price_overrides
+            )
+        if self.output_path is not None and is_literal(self.output_path):
+            _output_url(self.output_path)
+
+    @property
+    def http_method(self) -> str:
+        """``method`` upper-cased, checked against the methods CoinStats serves."""
+        verb = str(self.method).strip().upper()
+        if verb not in HTTP_METHODS:
+            raise CoinStatsConfigError(
+                f"method must be one of {', '.join(HTTP_METHODS)}, got {self.method!r}"
+            )
+        return verb
 
     @cached_property
     def hook(self) -> CoinStatsHook:
@@ -180,7 +201,7 @@ class CoinStatsOperator(BaseOperator):
             gate >> pull
         """
         call: dict[str, Any] = {
-            "method": self.method,
+            "method": self.http_method,
             "path": self.endpoint,
             "times": self.max_pages if self.paginate else 1,
         }
@@ -191,20 +212,22 @@ class CoinStatsOperator(BaseOperator):
         return [call]
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_coinstats.credits.estimates import estimate_plan
+
         endpoint = _endpoint(self.endpoint)
         query = _query_mapping(self.query)
         # Resolve the output before spending credits: a bad path should cost nothing.
         target = None if self.output_path is None else _storage_path(self.output_path)
-        pull = _Pull(method=self.method, endpoint=endpoint)
+        pull = _Pull(method=self.http_method, endpoint=endpoint)
         if self.paginate:
             data: Any = self._walk(pull, query, xcom_bound=target is None)
         else:
-            data = self._call(pull, query, f"CoinStats {self.method} {endpoint}")
+            data = self._call(pull, query, f"CoinStats {self.http_method} {endpoint}")
         # The attributes are rendered by now, so this is the gate's figure for this very run.
         planned = estimate_plan(self.planned_calls(), self.price_overrides)
         self.log.info(
             "CoinStats %s %s: %d call%s cost %s credits by the price list (planned at most %s)",
-            self.method,
+            self.http_method,
             endpoint,
             pull.calls,
             "" if pull.calls == 1 else "s",
@@ -213,7 +236,7 @@ class CoinStatsOperator(BaseOperator):
         )
         encoded = jsonlib.dumps(data, separators=(",", ":")).encode()
         result: dict[str, Any] = {
-            "method": self.method,
+            "method": self.http_method,
             "endpoint": endpoint,
             "calls": pull.calls,
             "items": len(data) if isinstance(data, list) else None,
@@ -226,7 +249,7 @@ class CoinStatsOperator(BaseOperator):
             _write(target, encoded)
             self.log.info(
                 "CoinStats %s %s: wrote %s bytes to %s",
-                self.method,
+                self.http_method,
                 endpoint,
                 f"{len(encoded):,}",
                 target,
@@ -238,10 +261,13 @@ class CoinStatsOperator(BaseOperator):
 
     def _call(self, pull: _Pull, query: Mapping[str, Any], label: str) -> Any:
         """Price one call, send it, log what it cost."""
+        from airflow_provider_coinstats.api.models import whole
+        from airflow_provider_coinstats.credits.estimates import estimate_credits
+
         cost = estimate_credits(
-            self.method, pull.endpoint, query, self.json, price_overrides=self.price_overrides
+            self.http_method, pull.endpoint, query, self.json, price_overrides=self.price_overrides
         )
-        answer = self.hook.request(self.method, pull.endpoint, params=query, json=self.json)
+        answer = self.hook.request(self.http_method, pull.endpoint, params=query, json=self.json)
         pull.calls += 1
         pull.credits = whole(pull.credits + cost)
         items = answer.get("result") if isinstance(answer, Mapping) else answer
@@ -256,9 +282,9 @@ class CoinStatsOperator(BaseOperator):
         items: list[Any] = []
         seen_bytes = 0
         while True:
-            label = f"CoinStats {self.method} {pull.endpoint} page {page}"
+            label = f"CoinStats {self.http_method} {pull.endpoint} page {page}"
             answer = self._call(pull, {**query, "page": page}, label)
-            page_items, meta = _page_of(answer, self.method, pull.endpoint)
+            page_items, meta = _page_of(answer, self.http_method, pull.endpoint)
             items.extend(page_items)
             if xcom_bound:
                 # Stop spending credits as soon as the result cannot go to XCom anyway.
@@ -273,7 +299,7 @@ class CoinStatsOperator(BaseOperator):
                     "CoinStats %s %s: stopped at max_pages=%d (page %d) although more pages "
                     "remain; the result is truncated (truncated=true in XCom). Raise max_pages "
                     "to fetch them all; the gate's estimate grows with it.",
-                    self.method,
+                    self.http_method,
                     pull.endpoint,
                     self.max_pages,
                     page,
@@ -284,7 +310,7 @@ class CoinStatsOperator(BaseOperator):
     def _too_big(self, pull: _Pull, size: int, verb: str) -> AirflowFailException:
         # No retries: a retry would spend the same credits on the same oversized answer.
         return AirflowFailException(
-            f"CoinStats {self.method} {pull.endpoint}: the result {verb} {size:,} bytes of JSON, "
+            f"CoinStats {pull.method} {pull.endpoint}: the result {verb} {size:,} bytes of JSON, "
             f"over max_xcom_bytes={self.max_xcom_bytes:,}. Set output_path (e.g. "
             f"'file:///data/coinstats/{{{{ ds }}}}.json' or an s3:// URL) to write it to storage "
             f"instead, or raise max_xcom_bytes. {pull.calls} call(s) so far cost "
@@ -292,15 +318,18 @@ class CoinStatsOperator(BaseOperator):
         )
 
 
-@dataclass
 class _Pull:
-    """What one execution has spent so far."""
+    """What one execution has spent so far. (A plain class: a dataclass costs a DAG file's
+    import about a millisecond to create.)"""
 
-    method: str
-    endpoint: str
-    calls: int = 0
-    credits: Credits = 0
-    truncated: bool = False
+    __slots__ = ("calls", "credits", "endpoint", "method", "truncated")
+
+    def __init__(self, *, method: str, endpoint: str) -> None:
+        self.method = method
+        self.endpoint = endpoint
+        self.calls = 0
+        self.credits: Credits = 0
+        self.truncated = False
 
 
 def _endpoint(value: Any) -> str:
@@ -318,6 +347,8 @@ def _endpoint(value: Any) -> str:
 
 
 def _query_mapping(value: Any) -> Mapping[str, Any]:
+    from airflow_provider_coinstats.api.validation import mapping
+
     if value is None:
         return {}
     return mapping(
@@ -329,12 +360,16 @@ def _query_mapping(value: Any) -> Mapping[str, Any]:
 
 
 def _positive_int(name: str, value: Any) -> int:
+    from airflow_provider_coinstats.api.validation import number
+
     return int(number(name, value, minimum=1, whole=True, strings=True))
 
 
 def _optional_int(value: Any) -> int | None:
     """A whole number from an int or a digit string (CoinStats' ``meta``, a rendered query),
     else None."""
+    from airflow_provider_coinstats.api.validation import number
+
     try:
         return int(number("", value, minimum=0, whole=True, strings=True))
     except CoinStatsConfigError:
@@ -371,8 +406,17 @@ def _is_last_page(
 
 
 def _storage_path(value: Any) -> ObjectStoragePath:
-    """Where to write: an absolute local path becomes a ``file://`` URL; relative paths are
-    refused, since a worker's working directory is nobody's choice."""
+    """Where to write, built when the task runs: on Airflow 3.3 an ObjectStoragePath attaches
+    its filesystem (a connection lookup), which a DAG parse must not do."""
+    # airflow.sdk resolves ObjectStoragePath lazily, on first use.
+    from airflow.sdk import ObjectStoragePath
+
+    return ObjectStoragePath(_output_url(value))
+
+
+def _output_url(value: Any) -> str:
+    """``output_path`` as a URL: an absolute local path becomes a ``file://`` URL; relative
+    paths are refused, since a worker's working directory is nobody's choice."""
     if not isinstance(value, str) or not value.strip():
         raise CoinStatsConfigError(
             f"output_path should be a path or URL such as 'file:///data/coins.json', got {value!r}"
@@ -385,7 +429,7 @@ def _storage_path(value: Any) -> ObjectStoragePath:
                 "'file:///data/coins.json' or 's3://aws_default@bucket/coins.json'"
             )
         text = f"file://{text}"
-    return ObjectStoragePath(text)
+    return text
 
 
 def _write(target: ObjectStoragePath, encoded: bytes) -> None:

@@ -13,20 +13,14 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_provider_coinstats.api import exceptions
 from airflow_provider_coinstats.api.exceptions import CoinStatsError
-from airflow_provider_coinstats.common.gate import (
-    budget_kwargs,
-    build_budget,
-    error_means_wait,
-    gate_result,
-)
-from airflow_provider_coinstats.common.metrics import emit_credit_gauges
-from airflow_provider_coinstats.common.params import is_template
-from airflow_provider_coinstats.credits.budget import CreditBudget
 from airflow_provider_coinstats.hooks.coinstats import CoinStatsHook
-from airflow_provider_coinstats.triggers.coinstats import CreditBudgetTrigger
 
+# The gate helpers and the credit domain load when a sensor is built or runs, not when a DAG
+# file imports this module (bench/parse_cost.py): their dataclasses cost milliseconds to create.
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_coinstats.credits.budget import CreditBudget
 
 
 class CreditBudgetSensor(BaseSensorOperator):
@@ -93,17 +87,27 @@ class CreditBudgetSensor(BaseSensorOperator):
         self.pace_slack = pace_slack
         self.billing_cycle_day = billing_cycle_day
         self.billing_timezone = billing_timezone
-        self.price_overrides = dict(price_overrides) if price_overrides else None
+        self.price_overrides = price_overrides
         self.deferrable = deferrable
-        # Fail while the DAG is parsed when nothing waits on a template: a typo in a budget
-        # should break the DAG import, not a run at 3 am.
-        if not any(is_template(v) for v in self._template_values()):
+        self._check_literal_budget()
+
+    def _check_literal_budget(self) -> None:
+        """Build the budget once while the DAG is parsed when nothing in it waits on rendering:
+        a typo in a budget should break the DAG import, not a run at 3 am. Templates and
+        XComArgs are checked once rendered; nothing stored is changed."""
+        from airflow_provider_coinstats.common.literals import is_literal
+
+        rendered_later = (
+            self.required_credits,
+            self.min_remaining_credits,
+            self.min_remaining_ratio,
+        )
+        if all(is_literal(value) for value in rendered_later):
             self._budget()
 
-    def _template_values(self) -> list[Any]:
-        return [self.required_credits, self.min_remaining_credits, self.min_remaining_ratio]
-
     def _budget(self) -> CreditBudget:
+        from airflow_provider_coinstats.common.gate import build_budget
+
         return build_budget(
             required_credits=self.required_credits,
             min_remaining_credits=self.min_remaining_credits,
@@ -120,6 +124,9 @@ class CreditBudgetSensor(BaseSensorOperator):
         return CoinStatsHook(coinstats_conn_id=self.coinstats_conn_id)
 
     def poke(self, context: Context) -> PokeReturnValue:
+        from airflow_provider_coinstats.common.gate import error_means_wait, gate_result
+        from airflow_provider_coinstats.common.metrics import emit_credit_gauges
+
         budget = self._budget()
         try:
             usage = self.hook.get_credit_usage()
@@ -150,6 +157,11 @@ class CreditBudgetSensor(BaseSensorOperator):
             raise
         if first.is_done:
             return first.xcom_value
+        # Imported on deferral only: the trigger module pulls in airflow.triggers.base and the
+        # HTTP client, which a DAG file that merely uses the sensor should not pay for.
+        from airflow_provider_coinstats.common.gate import budget_kwargs
+        from airflow_provider_coinstats.triggers.coinstats import CreditBudgetTrigger
+
         self.defer(
             trigger=CreditBudgetTrigger(
                 coinstats_conn_id=self.coinstats_conn_id,

@@ -63,3 +63,23 @@ def test_ui_connection_form_metadata_has_the_coinstats_fields() -> None:
     assert set(extra) >= {"timeout", "max_retries", "requests_per_second", "auth_type"}
     assert extra["max_retries"]["schema"]["default"] == 3
     assert extra["auth_type"]["schema"]["enum"] == ["api_key", "bearer"]
+
+
+def test_sensors_and_triggers_are_registered_by_module() -> None:
+    # What `airflow providers triggers` lists; the modules are where the classes live.
+    import importlib
+
+    from airflow.providers_manager import ProvidersManager
+    from airflow.sdk import BaseSensorOperator
+    from airflow.triggers.base import BaseTrigger
+
+    manager = ProvidersManager()
+    triggers = [t for t in manager.trigger if t.package_name == "airflow-provider-coinstats"]
+    assert [(t.trigger_class_name, t.integration_name) for t in triggers] == [
+        ("airflow_provider_coinstats.triggers.coinstats", "CoinStats")
+    ]
+    trigger_module = importlib.import_module(triggers[0].trigger_class_name)
+    assert issubclass(trigger_module.CreditBudgetTrigger, BaseTrigger)
+    (sensors,) = get_provider_info()["sensors"]
+    (sensor_module,) = sensors["python-modules"]
+    assert issubclass(importlib.import_module(sensor_module).CreditBudgetSensor, BaseSensorOperator)
