@@ -12,9 +12,18 @@ from typing import Any
 from airflow_provider_coinstats.api.config import (
     AUTH_TYPES,
     DEFAULT_BASE_URL,
+    DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RETRIES,
     DEFAULT_REQUESTS_PER_SECOND,
     DEFAULT_TIMEOUT,
+    DEFAULT_TOTAL_TIMEOUT,
+    MAX_REQUESTS_PER_SECOND,
+    MAX_RESPONSE_BYTES,
+    MAX_RETRIES,
+    MAX_TIMEOUT,
+    MAX_TOTAL_TIMEOUT,
+    MIN_REQUESTS_PER_SECOND,
+    MIN_RESPONSE_BYTES,
 )
 
 
@@ -62,21 +71,39 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-class-name": "airflow_provider_coinstats.hooks.coinstats.CoinStatsHook",
                 "hook-name": "CoinStats",
                 "ui-field-behaviour": {
-                    "hidden-fields": ["login", "schema", "port"],
+                    # Port stays visible: on Airflow 3.3 the Connections list's Test button
+                    # answers 400 for a saved connection without a port (it sends port 0 for
+                    # none), so a user must be able to fill it in.
+                    "hidden-fields": ["login", "schema"],
                     "relabeling": {"password": "API key", "host": "Base URL"},
                     "placeholders": {
                         "host": DEFAULT_BASE_URL,
                         "password": "Key from https://openapi.coinstats.app",
+                        "port": "443, or the port in Base URL (the Test button needs one)",
                     },
                 },
                 "conn-fields": {
                     "timeout": {
                         "label": "Timeout (seconds)",
-                        "description": "Connect and read timeout of every request.",
+                        "description": "Wall-clock bound of each attempt, from connect to the "
+                        f"last byte of the answer; at most {MAX_TIMEOUT:g}.",
                         "schema": {
                             "type": ["number", "null"],
                             "default": DEFAULT_TIMEOUT,
                             "exclusiveMinimum": 0,
+                            "maximum": MAX_TIMEOUT,
+                        },
+                    },
+                    "total_timeout": {
+                        "label": "Total timeout (seconds)",
+                        "description": "Wall-clock bound of a whole call: every attempt and the "
+                        "waits between retries. At least the timeout; empty means "
+                        f"{DEFAULT_TOTAL_TIMEOUT:g}, or the timeout if that is longer.",
+                        "schema": {
+                            "type": ["number", "null"],
+                            "default": DEFAULT_TOTAL_TIMEOUT,
+                            "exclusiveMinimum": 0,
+                            "maximum": MAX_TOTAL_TIMEOUT,
                         },
                     },
                     "max_retries": {
@@ -87,17 +114,29 @@ def get_provider_info() -> dict[str, Any]:
                             "type": ["integer", "null"],
                             "default": DEFAULT_MAX_RETRIES,
                             "minimum": 0,
-                            "maximum": 20,
+                            "maximum": MAX_RETRIES,
                         },
                     },
                     "requests_per_second": {
                         "label": "Requests per second",
-                        "description": "Client-side pace shared by every task in a process "
-                        "using this connection. The free plan allows about 2.",
+                        "description": "Client-side pace of this connection within one process "
+                        "(a task, or the triggerer). The free plan allows about 2.",
                         "schema": {
                             "type": ["number", "null"],
                             "default": DEFAULT_REQUESTS_PER_SECOND,
-                            "exclusiveMinimum": 0,
+                            "minimum": MIN_REQUESTS_PER_SECOND,
+                            "maximum": MAX_REQUESTS_PER_SECOND,
+                        },
+                    },
+                    "max_response_bytes": {
+                        "label": "Max response size (bytes)",
+                        "description": "The largest answer accepted, counted after "
+                        "decompression; a larger one fails the call.",
+                        "schema": {
+                            "type": ["integer", "null"],
+                            "default": DEFAULT_MAX_RESPONSE_BYTES,
+                            "minimum": MIN_RESPONSE_BYTES,
+                            "maximum": MAX_RESPONSE_BYTES,
                         },
                     },
                     "auth_type": {
@@ -110,6 +149,12 @@ def get_provider_info() -> dict[str, Any]:
                             "enum": list(AUTH_TYPES),
                             "default": "api_key",
                         },
+                    },
+                    "allow_insecure_http": {
+                        "label": "Allow plain http",
+                        "description": "Send the key over an http:// Base URL to a host that is "
+                        "not this machine (unencrypted). Loopback needs no opt-in.",
+                        "schema": {"type": ["boolean", "null"], "default": False},
                     },
                 },
             }

@@ -6,13 +6,14 @@ rules (and their error messages) are the same for the UI, the CLI and ``AIRFLOW_
 
 from __future__ import annotations
 
-import math
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from airflow_provider_coinstats.api.exceptions import KEYS_URL, CoinStatsConfigError
+from airflow_provider_coinstats.api.validation import boolean, choice, header_problem, number
 
 DEFAULT_BASE_URL = "https://openapiv1.coinstats.app/v1"
 DEFAULT_TIMEOUT = 30.0
@@ -27,6 +28,17 @@ DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 #: The connection id hooks, operators and sensors use unless told otherwise.
 DEFAULT_CONN_ID = "coinstats_default"
 AUTH_TYPES = ("api_key", "bearer")
+
+# The ranges a connection's extras must fall in: wide enough for any real use, narrow enough
+# that no figure overflows the clock or the token bucket. 100,000 requests/s is "no pacing" (the
+# benchmarks use it against the local sandbox); a millisecond-slow call never reaches it.
+MAX_TIMEOUT = 3600.0
+MAX_TOTAL_TIMEOUT = 86400.0
+MAX_RETRIES = 20
+MIN_REQUESTS_PER_SECOND = 0.001
+MAX_REQUESTS_PER_SECOND = 100_000.0
+MIN_RESPONSE_BYTES = 1024
+MAX_RESPONSE_BYTES = 1024**3
 
 
 @dataclass(frozen=True)
@@ -70,39 +82,113 @@ class ClientConfig:
         schema: str | None = None,
     ) -> ClientConfig:
         """Validate an Airflow connection's fields; errors name the connection and the field."""
-        if not password:
+        if not password or not password.strip():
             raise CoinStatsConfigError(
                 f"Connection {conn_id!r} has no CoinStats API key: put the key in the "
                 f"connection's password field (get one at {KEYS_URL})."
             )
 
-        def extra_value(name: str) -> Any:
+        def raw(name: str) -> Any:
             # The Airflow 3 form stores plain names; older forms used extra__<type>__<name>.
             for key in (name, f"extra__coinstats__{name}"):
                 if extra.get(key) not in (None, ""):
                     return extra[key]
             return None
 
-        where = f"connection {conn_id!r} extra"
-        auth_type = str(extra_value("auth_type") or "api_key").strip().lower()
-        if auth_type not in AUTH_TYPES:
+        def extra_number(name: str, default: float, **rule: Any) -> int | float:
+            value = raw(name)
+            if value is None:
+                return default
+            return number(f"connection {conn_id!r} extra {name!r}", value, strings=True, **rule)
+
+        seconds = {"above": 0, "unit": "seconds"}
+        timeout = float(extra_number("timeout", DEFAULT_TIMEOUT, maximum=MAX_TIMEOUT, **seconds))
+        # Unset, the whole-call bound grows with a long per-attempt timeout rather than refuse it.
+        total_timeout = float(
+            extra_number(
+                "total_timeout",
+                max(DEFAULT_TOTAL_TIMEOUT, timeout),
+                maximum=MAX_TOTAL_TIMEOUT,
+                **seconds,
+            )
+        )
+        if total_timeout < timeout:
             raise CoinStatsConfigError(
-                f"{where} 'auth_type' must be one of {', '.join(AUTH_TYPES)}, got {auth_type!r}"
+                f"connection {conn_id!r} extra 'total_timeout' must be at least its 'timeout' "
+                f"({timeout:g} s), got {raw('total_timeout')!r}: it bounds the whole call, "
+                "every attempt and the waits between them"
+            )
+        auth_type = raw("auth_type")
+        api_key = password.strip()
+        problem = header_problem(api_key)
+        if problem is not None:
+            raise CoinStatsConfigError(
+                f"The API key of connection {conn_id!r} cannot be sent in an HTTP header, which "
+                f"takes printable ASCII only: it {problem}. Paste the key again (get one at "
+                f"{KEYS_URL})."
+            )
+        base_url = normalize_base_url(host, port=port, path=schema, conn_id=conn_id)
+        allow_insecure_http = raw("allow_insecure_http") is not None and boolean(
+            f"connection {conn_id!r} extra 'allow_insecure_http'",
+            raw("allow_insecure_http"),
+            loose=True,
+        )
+        parts = urlsplit(base_url)
+        if parts.scheme == "http" and not allow_insecure_http and not is_loopback(parts):
+            raise CoinStatsConfigError(
+                f"Base URL {base_url!r} of connection {conn_id!r} is plain http to "
+                f"{parts.hostname}, which is not this machine, so the API key would cross the "
+                "network unencrypted. Use https://, or set the connection extra "
+                '"allow_insecure_http": true if that network is trusted.'
             )
         return cls(
-            api_key=password.strip(),
-            base_url=normalize_base_url(host, port=port, path=schema, conn_id=conn_id),
-            auth_type=auth_type,
-            timeout=_positive_number(extra_value("timeout"), DEFAULT_TIMEOUT, where, "timeout"),
-            max_retries=_retries(extra_value("max_retries"), where),
-            requests_per_second=_positive_number(
-                extra_value("requests_per_second"),
-                DEFAULT_REQUESTS_PER_SECOND,
-                where,
-                "requests_per_second",
+            api_key=api_key,
+            base_url=base_url,
+            auth_type="api_key"
+            if auth_type is None
+            else choice(f"connection {conn_id!r} extra 'auth_type'", auth_type, AUTH_TYPES),
+            timeout=timeout,
+            max_retries=int(
+                extra_number(
+                    "max_retries", DEFAULT_MAX_RETRIES, minimum=0, maximum=MAX_RETRIES, whole=True
+                )
+            ),
+            requests_per_second=float(
+                extra_number(
+                    "requests_per_second",
+                    DEFAULT_REQUESTS_PER_SECOND,
+                    minimum=MIN_REQUESTS_PER_SECOND,
+                    maximum=MAX_REQUESTS_PER_SECOND,
+                )
             ),
             conn_id=conn_id,
+            total_timeout=total_timeout,
+            max_response_bytes=int(
+                extra_number(
+                    "max_response_bytes",
+                    DEFAULT_MAX_RESPONSE_BYTES,
+                    minimum=MIN_RESPONSE_BYTES,
+                    maximum=MAX_RESPONSE_BYTES,
+                    whole=True,
+                    unit="bytes",
+                )
+            ),
+            allow_insecure_http=allow_insecure_http,
         )
+
+
+def is_loopback(url: SplitResult) -> bool:
+    """Whether ``url`` points at this machine: ``localhost``, 127.0.0.0/8 or ``::1``."""
+    host = (url.hostname or "").rstrip(".")
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
 
 
 def normalize_base_url(
@@ -115,53 +201,53 @@ def normalize_base_url(
     """Turn a connection's host (plus port and schema, which a connection URI such as
     ``coinstats://:KEY@http://127.0.0.1:8765/v1`` fills) into an API root.
 
-    Empty means the default; no scheme means https; trailing slashes go. A root with or without
-    ``/v1`` is kept as given: CoinStats answers both forms, and paths are joined unprefixed.
+    Empty means the default. No scheme means https, except for this machine (``localhost``,
+    127.0.0.0/8, ``::1``), where it means http: a host and port given apart, as in
+    ``--conn-host 127.0.0.1 --conn-port 8765``, should reach a local server such as the sandbox,
+    not fail in a TLS handshake. Trailing slashes go. A root with or without ``/v1`` is kept as
+    given: CoinStats answers both forms, and paths are joined unprefixed.
     """
     raw = (host or "").strip()
     if not raw:
         return DEFAULT_BASE_URL
+    owner = f"Connection {conn_id!r} host" if conn_id else "Base URL"
     if "://" not in raw:
-        raw = "https://" + raw
+        raw = ("http://" if is_loopback(_split("//" + raw, owner, host)) else "https://") + raw
     if port:
         scheme, rest = raw.split("://", 1)
         netloc, slash, tail = rest.partition("/")
-        if ":" not in netloc.rsplit("@", 1)[-1]:
+        if not _has_port(netloc):
             raw = f"{scheme}://{netloc}:{port}{slash}{tail}"
     if path and path.strip("/"):
         raw = raw.rstrip("/") + "/" + path.strip("/")
-    parts = urlsplit(raw)
-    owner = f"Connection {conn_id!r} host" if conn_id else "Base URL"
+    parts = _split(raw, owner, host)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise CoinStatsConfigError(
             f"{owner} {host!r} is not an http(s) URL; leave it empty for {DEFAULT_BASE_URL}"
         )
     if parts.query or parts.fragment:
         raise CoinStatsConfigError(f"{owner} {host!r} must not carry a query or fragment")
+    try:
+        parts.port  # noqa: B018  # urlsplit checks the port only when asked
+    except ValueError:
+        raise CoinStatsConfigError(
+            f"{owner} {host!r} has an invalid port (with port {port!r}); a port is a whole "
+            "number from 1 to 65535, e.g. http://127.0.0.1:8765"
+        ) from None
     return raw.rstrip("/")
 
 
-def _positive_number(value: Any, default: float, where: str, name: str) -> float:
-    if value is None:
-        return default
+def _split(url: str, owner: str, given: str | None) -> SplitResult:
     try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if isinstance(value, bool) or not math.isfinite(number) or number <= 0:
-        raise CoinStatsConfigError(f"{where} {name!r} must be a positive number, got {value!r}")
-    return number
-
-
-def _retries(value: Any, where: str) -> int:
-    if value is None:
-        return DEFAULT_MAX_RETRIES
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        number = -1
-    if isinstance(value, bool) or not 0 <= number <= 20:
+        return urlsplit(url)
+    except ValueError:  # e.g. "Invalid IPv6 URL" for an unbalanced "["
         raise CoinStatsConfigError(
-            f"{where} 'max_retries' must be a whole number from 0 to 20, got {value!r}"
-        )
-    return number
+            f"{owner} {given!r} is not an http(s) URL; leave it empty for {DEFAULT_BASE_URL}"
+        ) from None
+
+
+def _has_port(netloc: str) -> bool:
+    address = netloc.rsplit("@", 1)[-1]
+    if address.startswith("["):  # [::1]:8765
+        return "]:" in address
+    return ":" in address

@@ -1,13 +1,16 @@
-"""Validation of numeric task parameters that may also arrive as Jinja templates."""
+"""Task parameters that may also arrive as Jinja templates.
+
+A templated value (``"{{ params.cost }}"``) cannot be checked while the DAG file is parsed; it
+is checked once Airflow has rendered it, by the same rule as a literal. The rules themselves are
+:mod:`airflow_provider_coinstats.api.validation`'s.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import math
 from typing import Any
 
-from airflow_provider_coinstats.api.exceptions import CoinStatsConfigError
 from airflow_provider_coinstats.api.models import whole
+from airflow_provider_coinstats.api.validation import MAX_CREDITS, number
 
 
 def is_template(value: Any) -> bool:
@@ -16,21 +19,13 @@ def is_template(value: Any) -> bool:
 
 
 def credits_param(name: str, value: Any, *, allow_template: bool = False) -> int | float | None:
-    """A non-negative credit figure from a number or a numeric string; None stays None.
+    """A credit figure from 0 to 10**15, from a number or a plain decimal string such as a
+    rendered template gives (``"2500"``; ``"2,500"`` is refused); None stays None.
 
     :param allow_template: pass an unrendered template through (returns None) instead of failing.
-    :raises CoinStatsConfigError: naming the parameter, for anything else.
+    :raises CoinStatsConfigError: naming the parameter, the value and the allowed range.
     """
     if value is None or (allow_template and is_template(value)):
         return None
-    number: float = math.nan
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
-    elif isinstance(value, str):
-        with contextlib.suppress(ValueError):  # stays NaN, reported below
-            number = float(value.strip().replace(",", "").replace("_", ""))
-    if not math.isfinite(number) or number < 0:
-        raise CoinStatsConfigError(
-            f"{name} must be a non-negative number of credits, got {value!r}"
-        )
-    return whole(number)
+    credits = number(name, value, minimum=0, maximum=MAX_CREDITS, strings=True, unit="credits")
+    return whole(credits)

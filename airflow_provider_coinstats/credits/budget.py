@@ -15,19 +15,23 @@ this order; the first one that fails is the one a decision's ``reason`` reports:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 import pendulum
 
+from airflow_provider_coinstats.api.exceptions import CoinStatsConfigError
 from airflow_provider_coinstats.api.models import whole
+from airflow_provider_coinstats.api.validation import MAX_CREDITS, boolean, number, show
 
 if TYPE_CHECKING:
     from datetime import datetime
 
     from airflow_provider_coinstats.api.models import CreditUsage
+
+
+_FRACTION_HINT = "(a fraction: 0.1 means 10%)"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,22 +62,15 @@ class CreditBudget:
     billing_timezone: str = "UTC"
 
     def __post_init__(self) -> None:
-        _check_credits("required_credits", self.required_credits)
-        _check_credits("min_remaining_credits", self.min_remaining_credits)
-        _check_fraction("min_remaining_ratio", self.min_remaining_ratio)
-        _check_fraction("pace_slack", self.pace_slack)
-        # A templated "False" string would be truthy and silently turn pacing on.
-        if not isinstance(self.pace, bool):
-            raise ValueError(
-                f"pace must be True or False, got {type(self.pace).__name__} {self.pace!r}"
-            )
-        day = self.billing_cycle_day
-        # bool is an int in Python, but True is no day of the month.
-        if isinstance(day, bool) or not isinstance(day, int) or not 1 <= day <= 31:
-            raise ValueError(
-                f"billing_cycle_day must be a whole number from 1 to 31, "
-                f"got {type(day).__name__} {day!r}"
-            )
+        # Strict types here (no strings): the gate has already turned rendered templates into
+        # numbers, and a "False" string would be truthy and silently turn pacing on.
+        for name in ("required_credits", "min_remaining_credits"):
+            number(name, getattr(self, name), minimum=0, maximum=MAX_CREDITS, unit="credits")
+        for name in ("min_remaining_ratio", "pace_slack"):
+            # Say "fraction" outright: 10 meaning 10% is the likely mistake.
+            number(name, getattr(self, name), minimum=0, maximum=1, hint=_FRACTION_HINT)
+        boolean("pace", self.pace)
+        number("billing_cycle_day", self.billing_cycle_day, minimum=1, maximum=31, whole=True)
         _check_timezone(self.billing_timezone)
 
     def billing_period(self, now: datetime) -> tuple[pendulum.DateTime, pendulum.DateTime]:
@@ -236,38 +233,17 @@ class BudgetDecision:
         }
 
 
-def _check_number(name: str, value: object) -> float:
-    # bool is an int in Python; a stray True is a bug, not one credit.
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name} must be a number, got {type(value).__name__} {value!r}")
-    return value
-
-
-def _check_credits(name: str, value: object) -> None:
-    number = _check_number(name, value)
-    if not math.isfinite(number) or number < 0:
-        raise ValueError(f"{name} must be a finite number of credits >= 0, got {number!r}")
-
-
-def _check_fraction(name: str, value: object) -> None:
-    number = _check_number(name, value)
-    if not 0 <= number <= 1:  # also false for NaN
-        # Say "fraction" outright: 10 meaning 10% is the likely mistake.
-        raise ValueError(
-            f"{name} must be between 0 and 1, got {number!r} (a fraction: 0.1 means 10%)"
-        )
-
-
 def _check_timezone(name: object) -> None:
-    hint = "must be an IANA time zone name such as 'UTC' or 'Europe/Berlin'"
-    if not isinstance(name, str):
-        raise ValueError(f"billing_timezone {hint}, got {type(name).__name__} {name!r}")
+    rule = "billing_timezone must be an IANA time zone name such as 'UTC' or 'Europe/Berlin'"
     try:
-        pendulum.timezone(name)
+        if isinstance(name, str):
+            pendulum.timezone(name)
+            return
     # zoneinfo raises ValueError subclasses for unknown or malformed keys, and OSError for a
     # key that names a folder of the tz database (e.g. "America").
     except (ValueError, OSError):
-        raise ValueError(f"billing_timezone {hint}, got {name!r}") from None
+        pass
+    raise CoinStatsConfigError(f"{rule}, got {show(name, strings_expected=True)}")
 
 
 def _to_pendulum(moment: datetime) -> pendulum.DateTime:

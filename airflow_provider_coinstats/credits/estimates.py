@@ -20,19 +20,21 @@ estimate and a sandbox charge cannot drift apart.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, NamedTuple, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from airflow_provider_coinstats.api.exceptions import CoinStatsConfigError
 from airflow_provider_coinstats.api.models import whole
+from airflow_provider_coinstats.api.validation import MAX_CREDITS, mapping, number, show, text
 from airflow_provider_coinstats.credits.prices import ALL_MULTIPLIER, PRICES, Price
 
 if TYPE_CHECKING:
     from airflow_provider_coinstats.api.models import Credits
 
 PLAN_KEYS = ("method", "path", "params", "json", "times")
+#: The most repetitions one planned call may state (a paginated pull's ``max_pages``).
+MAX_TIMES = 1_000_000
 
 
 class Endpoint(NamedTuple):
@@ -94,14 +96,10 @@ def estimate_credits(
     :raises CoinStatsConfigError: the endpoint is not in the price list nor in the overrides,
         or an argument is malformed.
     """
-    if not isinstance(method, str) or not method.strip():
-        raise CoinStatsConfigError(f"method should be an HTTP method such as 'GET', got {method!r}")
-    if not isinstance(path, str) or not path.strip():
-        raise CoinStatsConfigError(f"path should be an API path such as '/coins', got {path!r}")
-    if params is not None and not isinstance(params, Mapping):
-        raise CoinStatsConfigError(f"params should be a mapping, got {type(params).__name__}")
-    method = method.strip().upper()
-    api_path = normalize_path(path)
+    method = text("method", method, example="GET").upper()
+    api_path = normalize_path(text("path", path, example="/coins"))
+    if params is not None:
+        mapping("params", params, example="{'limit': 100}")
 
     endpoint = resolve_endpoint(method, api_path)
     overrides = _parse_overrides(price_overrides)
@@ -134,30 +132,24 @@ def estimate_plan(
 
     :raises CoinStatsConfigError: a call is malformed or unpriced; the message names its index.
     """
-    if isinstance(calls, Mapping | str | bytes):
+    if isinstance(calls, Mapping | str | bytes) or not isinstance(calls, Iterable):
         raise CoinStatsConfigError(
             "estimate_plan takes a list of calls, e.g. [{'path': '/coins', 'times': 3}], "
-            f"not a single {type(calls).__name__}"
+            f"not {show(calls)}"
         )
     total: Credits = 0
     for index, call in enumerate(calls):
         where = f"calls[{index}]"
-        if not isinstance(call, Mapping):
-            raise CoinStatsConfigError(f"{where} should be a mapping, got {type(call).__name__}")
+        mapping(where, call, example="{'path': '/coins', 'times': 3}")
         unknown = sorted(str(key) for key in call if key not in PLAN_KEYS)
         if unknown:
             raise CoinStatsConfigError(
                 f"{where} has unknown key(s) {unknown}; allowed keys: {', '.join(PLAN_KEYS)}"
             )
-        path = call.get("path")
-        if not isinstance(path, str) or not path.strip():
-            raise CoinStatsConfigError(f"{where} has no 'path' (e.g. '/coins'), got {path!r}")
-        times = call.get("times", 1)
-        # bool is an int in Python; times=True is a mistake, not "once".
-        if isinstance(times, bool) or not isinstance(times, int) or times < 1:
-            raise CoinStatsConfigError(
-                f"{where}: 'times' must be a positive integer, got {times!r}"
-            )
+        path = text(f"{where}: 'path'", call.get("path"), example="/coins")
+        times = number(
+            f"{where}: 'times'", call.get("times", 1), minimum=1, maximum=MAX_TIMES, whole=True
+        )
         # estimate_credits validates method and params itself.
         method = cast("str", call.get("method", "GET"))
         params = cast("Mapping[str, object] | None", call.get("params"))
@@ -206,26 +198,17 @@ def _parse_overrides(overrides: Mapping[str, float] | None) -> dict[str, Credits
     """Overrides keyed like the price list (upper-case method, normalised path)."""
     if overrides is None:
         return {}
-    if not isinstance(overrides, Mapping):
-        raise CoinStatsConfigError(
-            f'price_overrides should be a mapping like {{"GET /coins": 2}}, '
-            f"got {type(overrides).__name__}"
-        )
     parsed: dict[str, Credits] = {}
-    for key, credits in overrides.items():
+    for key, credits in mapping("price_overrides", overrides, example='{"GET /coins": 2}').items():
         parts = key.split(None, 1) if isinstance(key, str) else []
         if len(parts) != 2 or not parts[0].isalpha():
             raise CoinStatsConfigError(
-                f"price_overrides key {key!r} should read 'METHOD /path', "
-                "e.g. 'GET /coins/{coinId}'"
+                f"price_overrides key {show(key, strings_expected=True)} must read "
+                "'METHOD /path', e.g. 'GET /coins/{coinId}'"
             )
-        # bool is an int in Python; True credits is a mistake.
-        valid = isinstance(credits, int | float) and not isinstance(credits, bool)
-        if not valid or not math.isfinite(credits) or credits < 0:
-            raise CoinStatsConfigError(
-                f"price_overrides[{key!r}] should be a non-negative number, got {credits!r}"
-            )
-        parsed[f"{parts[0].upper()} {normalize_path(parts[1])}"] = credits
+        parsed[f"{parts[0].upper()} {normalize_path(parts[1])}"] = number(
+            f"price_overrides[{key!r}]", credits, minimum=0, maximum=MAX_CREDITS, unit="credits"
+        )
     return parsed
 
 

@@ -129,9 +129,24 @@ class CoinStatsHook(BaseHook):
         return self.client.request(method, path, params=params, json=json)
 
     def test_connection(self) -> tuple[bool, str]:
-        """Check the key with the free ``/usage/credits`` endpoint (Airflow's Test button)."""
+        """Check the key with the free ``/usage/credits`` endpoint (Airflow's Test button).
+
+        The UI's Test tests a copy of the connection under a random 8-character id, exported
+        as ``AIRFLOW_CONN_<ID>`` for the test only; a message naming that id would name no
+        connection the user knows, so it says "this connection" instead.
+        """
+        import os
+        import re
+
         try:
             usage = self.get_credit_usage()
         except CoinStatsError as error:
-            return False, str(error)
+            message = str(error)
+            conn_id = self.coinstats_conn_id
+            temporary = re.fullmatch(r"[A-Za-z0-9]{8}", conn_id) is not None
+            if temporary and f"AIRFLOW_CONN_{conn_id.upper()}" in os.environ:
+                for quoted in (repr(conn_id), conn_id):
+                    message = message.replace(f"Connection {quoted}", "This connection")
+                    message = message.replace(f"connection {quoted}", "this connection")
+            return False, message
         return True, f"Connection works. {usage.summary()}"

@@ -347,30 +347,33 @@ def _endpoint(value: Any) -> str:
 
 
 def _query_mapping(value: Any) -> Mapping[str, Any]:
+    from airflow_provider_coinstats.api.validation import mapping
+
     if value is None:
         return {}
-    if not isinstance(value, Mapping):
-        raise CoinStatsConfigError(
-            f"query should be a mapping such as {{'limit': 100}}, got {type(value).__name__} "
-            f"{str(value)[:80]!r}; template its values, not the whole mapping"
-        )
-    return value
+    return mapping(
+        "query",
+        value,
+        example="{'limit': 100}",
+        hint="(template its values, not the whole mapping)",
+    )
 
 
 def _positive_int(name: str, value: Any) -> int:
-    number = _optional_int(value)
-    # bool is an int in Python; max_pages=True is a mistake.
-    if number is None or number < 1 or isinstance(value, bool):
-        raise CoinStatsConfigError(f"{name} must be a positive integer, got {value!r}")
-    return number
+    from airflow_provider_coinstats.api.validation import number
+
+    return int(number(name, value, minimum=1, whole=True, strings=True))
 
 
 def _optional_int(value: Any) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return None
+    """A whole number from an int or a digit string (CoinStats' ``meta``, a rendered query),
+    else None."""
+    from airflow_provider_coinstats.api.validation import number
+
+    try:
+        return int(number("", value, minimum=0, whole=True, strings=True))
+    except CoinStatsConfigError:
+        return None
 
 
 def _page_of(answer: Any, method: str, endpoint: str) -> tuple[list[Any], Mapping[str, Any] | None]:

@@ -42,9 +42,12 @@ def test_providers_list_hooks_and_widgets(real_airflow: RealAirflow) -> None:
     }
     assert ours_widgets == {
         "extra__coinstats__timeout": ["number", "null"],
+        "extra__coinstats__total_timeout": ["number", "null"],
         "extra__coinstats__max_retries": ["integer", "null"],
         "extra__coinstats__requests_per_second": ["number", "null"],
+        "extra__coinstats__max_response_bytes": ["integer", "null"],
         "extra__coinstats__auth_type": ["string", "null"],
+        "extra__coinstats__allow_insecure_http": ["boolean", "null"],
     }
 
 

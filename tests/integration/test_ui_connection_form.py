@@ -59,7 +59,7 @@ def test_api_server_serves_the_coinstats_connection_form(
         assert standard["host"]["title"] == "Base URL"
         assert standard["host"]["placeholder"] == "https://openapiv1.coinstats.app/v1"
         assert standard["login"]["hidden"] is True
-        assert standard["port"]["hidden"] is True
+        assert standard["port"]["hidden"] is False  # the list's Test button needs a port
         extras = form["extra_fields"]
         assert extras["timeout"]["schema"]["default"] == 30.0
         assert extras["max_retries"]["schema"]["maximum"] == 20

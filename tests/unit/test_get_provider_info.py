@@ -45,7 +45,7 @@ def test_providers_manager_sees_hook_and_form_fields() -> None:
         assert f"extra__coinstats__{field}" in widgets, sorted(widgets)
     behaviour = manager.field_behaviours["coinstats"]
     assert behaviour["relabeling"]["password"] == "API key"
-    assert set(behaviour["hidden_fields"]) == {"login", "schema", "port"}
+    assert set(behaviour["hidden_fields"]) == {"login", "schema"}
 
 
 def test_ui_connection_form_metadata_has_the_coinstats_fields() -> None:

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from airflow_provider_coinstats.api.exceptions import CoinStatsConfigError
 from airflow_provider_coinstats.api.models import CreditUsage
 from airflow_provider_coinstats.credits.budget import CreditBudget
 
@@ -478,10 +479,32 @@ def test_invalid_parameters_are_named_with_their_value(parameter: str, value: An
     [
         (
             {"min_remaining_ratio": 1.5},
-            "min_remaining_ratio must be between 0 and 1, got 1.5 (a fraction: 0.1 means 10%)",
+            "min_remaining_ratio must be a number from 0 to 1, got 1.5 (a fraction: 0.1 means 10%)",
         ),
-        ({"required_credits": -1}, "required_credits must be a finite number of credits >= 0"),
-        ({"billing_cycle_day": 32}, "billing_cycle_day must be a whole number from 1 to 31"),
+        (
+            {"required_credits": -1},
+            "required_credits must be a number of credits from 0 to 1,000,000,000,000,000, got -1",
+        ),
+        (
+            {"required_credits": 10**400},
+            "required_credits must be a number of credits from 0 to 1,000,000,000,000,000, "
+            "got an integer of about 401 digits",
+        ),
+        (
+            {"min_remaining_credits": True},
+            "min_remaining_credits must be a number of credits from 0 to 1,000,000,000,000,000, "
+            "got True (True and False are not numbers)",
+        ),
+        (
+            {"required_credits": "5000"},
+            "required_credits must be a number of credits from 0 to 1,000,000,000,000,000, "
+            "got the string '5000'",
+        ),
+        (
+            {"billing_cycle_day": 32},
+            "billing_cycle_day must be a positive integer up to 31, got 32",
+        ),
+        ({"pace": "false"}, "pace must be True or False, got the string 'false'"),
         (
             {"billing_timezone": "Europe/Berln"},
             "billing_timezone must be an IANA time zone name such as 'UTC' or 'Europe/Berlin', "
@@ -490,7 +513,7 @@ def test_invalid_parameters_are_named_with_their_value(parameter: str, value: An
     ],
 )
 def test_validation_messages_say_what_is_allowed(kwargs: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match=f"^{re.escape(message)}"):
+    with pytest.raises(CoinStatsConfigError, match=f"^{re.escape(message)}$"):
         CreditBudget(**kwargs)
 
 

@@ -226,6 +226,19 @@ def test_malformed_overrides_are_refused(overrides: dict[str, object]) -> None:
         estimate_credits("GET", "/coins", price_overrides=overrides)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("credits", "shown"),
+    [(-1, "-1"), (10**400, "an integer of about 401 digits"), (float("inf"), "inf")],
+)
+def test_override_prices_are_credit_figures_in_range(credits: object, shown: str) -> None:
+    with pytest.raises(CoinStatsConfigError) as raised:
+        estimate_credits("GET", "/coins", price_overrides={"GET /coins": credits})  # type: ignore[dict-item]
+    assert str(raised.value) == (
+        "price_overrides['GET /coins'] must be a number of credits from 0 to "
+        f"1,000,000,000,000,000, got {shown}"
+    )
+
+
 def test_whole_results_are_ints() -> None:
     cost = estimate_credits("GET", "/coins", price_overrides={"GET /coins": 2.0})
     assert cost == 2 and isinstance(cost, int)
@@ -255,20 +268,31 @@ def test_estimate_plan_sums_calls_and_times() -> None:
         ),
         (
             [{"path": "/coins", "times": 0}],
-            r"calls\[0\]: 'times' must be a positive integer, got 0",
+            r"calls\[0\]: 'times' must be a positive integer up to 1,000,000, got 0$",
+        ),
+        (
+            [{"path": "/coins", "times": 10**400}],
+            r"calls\[0\]: 'times' .* got an integer of about 401 digits$",
         ),
         ([{"path": "/coins", "times": -2}], r"calls\[0\]: 'times' must be a positive integer"),
         ([{"path": "/coins", "times": 1.5}], r"calls\[0\]: 'times' must be a positive integer"),
         ([{"path": "/coins", "times": True}], r"calls\[0\]: 'times' must be a positive integer"),
-        ([{"path": "/coins"}, {"method": "GET"}], r"calls\[1\] has no 'path'"),
-        ([{"path": ""}], r"calls\[0\] has no 'path'"),
-        (["/coins"], r"calls\[0\] should be a mapping"),
+        (
+            [{"path": "/coins"}, {"method": "GET"}],
+            r"calls\[1\]: 'path' must be a non-empty string such as '/coins', got None",
+        ),
+        ([{"path": ""}], r"calls\[0\]: 'path' must be a non-empty string"),
+        (["/coins"], r"calls\[0\] must be a mapping such as \{'path'.*, got the string '/coins'"),
         (
             [{"path": "/coins"}, {"path": "/nope"}],
             r"calls\[1\]: No credit price is known for GET /nope",
         ),
-        ([{"path": "/coins", "method": None}], r"calls\[0\]: method should be an HTTP method"),
+        (
+            [{"path": "/coins", "method": None}],
+            r"calls\[0\]: method must be a non-empty string such as 'GET', got None",
+        ),
         ({"path": "/coins"}, "list of calls"),
+        (5, "list of calls.*not 5"),
     ],
 )
 def test_estimate_plan_names_the_bad_call(calls: object, expected: str) -> None:

@@ -148,7 +148,7 @@ def test_planned_calls_are_priced(coinstats_conn: Sandbox) -> None:
 def test_templated_fields_are_checked_once_rendered(coinstats_conn: Sandbox) -> None:
     sensor = gate(required_credits="{{ params.cost }}")  # accepted while parsing
     assert "required_credits" in sensor.template_fields
-    sensor.required_credits = "2,500"  # what rendering produced
+    sensor.required_credits = "2500"  # what rendering produced ("2,500" is refused)
     assert sensor.poke(CTX).xcom_value["required_credits"] == 2_500
     sensor.required_credits = "a lot"
     with pytest.raises(CreditGateFailure, match="required_credits") as caught:

@@ -1,0 +1,140 @@
+"""The UI's Test button, as a real api-server answers it (POST /api/v2/connections/test).
+
+The Connections list's Test button posts the saved connection back with ``port:
+Number(stored port)``, i.e. ``0`` for a connection saved without a port; Airflow 3.3 then
+answers 400 "The host or port to test differs from the stored connection". These tests pin
+what the README tells users about it, and that a failed Test names no temporary connection id.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from airflow_provider_coinstats.testing.sandbox import Sandbox
+from tests.conftest import TEST_KEY
+from tests.integration.conftest import AIRFLOW, RealAirflow
+
+pytestmark = pytest.mark.integration
+
+
+def _call(url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.fixture(scope="module")
+def api_server(
+    real_airflow: RealAirflow, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **real_airflow.env,
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+    }
+    log = tmp_path_factory.mktemp("api-server") / "api-server.log"
+    out = log.open("w")  # a file, not a pipe: an unread pipe stalls a chatty server
+    server = subprocess.Popen([AIRFLOW, "api-server"], env=env, stdout=out, stderr=out)
+    base = f"http://127.0.0.1:{port}/api/v2"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "the api-server did not answer within 120 s"
+            try:
+                _call(f"{base}/version")
+                break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.5)
+        yield base
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
+        out.close()
+
+
+def _list_button_body(saved: dict[str, Any]) -> dict[str, Any]:
+    """What the Connections list's Test button posts for a saved connection (Airflow 3.3.2 UI:
+    empty strings for missing fields, the masked password, ``Number(port)``)."""
+    return {
+        "conn_type": saved["conn_type"],
+        "connection_id": saved["connection_id"],
+        "description": saved["description"] or "",
+        "extra": saved["extra"] or "{}",
+        "host": saved["host"] or "",
+        "login": saved["login"] or "",
+        "password": saved["password"] or "",
+        "port": int(saved["port"] or 0),
+        "schema": saved["schema"] or "",
+    }
+
+
+def _save(base: str, connection_id: str, **fields: Any) -> dict[str, Any]:
+    body = {"connection_id": connection_id, "conn_type": "coinstats", **fields}
+    status, _ = _call(f"{base}/connections", body)
+    assert status == 201
+    status, saved = _call(f"{base}/connections/{connection_id}")
+    assert status == 200
+    return saved  # type: ignore[no-any-return]
+
+
+def test_list_test_button_needs_a_saved_port(api_server: str, sandbox: Sandbox) -> None:
+    host, port = sandbox.url.rsplit(":", 1)
+
+    no_port = _save(api_server, "cs_no_port", host=sandbox.url, password=TEST_KEY)
+    status, answer = _call(f"{api_server}/connections/test", _list_button_body(no_port))
+    # Airflow's own check, before our hook runs; the README's troubleshooting note says so.
+    assert status == 400
+    assert "host or port to test differs from the stored connection" in answer["detail"]
+    assert sandbox.count(path="/usage/credits") == 0
+
+    # The workaround: save the port too (it is visible in our form for that reason).
+    with_port = _save(api_server, "cs_with_port", host=host, port=int(port), password=TEST_KEY)
+    status, answer = _call(f"{api_server}/connections/test", _list_button_body(with_port))
+    assert (status, answer) == (
+        200,
+        {
+            "status": True,
+            "message": "Connection works. CoinStats PRO: 55,000 of 100,000 credits left "
+            "(45.0% used)",
+        },
+    )
+    assert sandbox.count(path="/usage/credits") == 1
+
+
+def test_a_failed_test_names_no_temporary_connection_id(api_server: str, sandbox: Sandbox) -> None:
+    body = {
+        "connection_id": "cs_typed_in",
+        "conn_type": "coinstats",
+        "host": sandbox.url,
+        "password": "revoked-1234",
+    }
+    status, answer = _call(f"{api_server}/connections/test", body)
+    assert status == 200
+    assert answer["status"] is False
+    assert "CoinStats rejected the API key of this connection" in answer["message"]
+    assert "'" not in answer["message"].split("(HTTP")[0]  # no quoted id before the details
+    assert "revoked-1234" not in answer["message"]
