@@ -30,7 +30,7 @@ import pendulum
 
 from airflow_provider_coinstats.testing.sandbox import Sandbox
 from tests.conftest import TEST_KEY
-from tests.unit.test_fault_matrix import (
+from tests.unit.hooks.test_fault_matrix import (
     CASES,
     FROZEN,
     Case,

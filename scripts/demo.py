@@ -76,7 +76,8 @@ def main() -> int:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    step(f"migrating the SQLite metadata DB in {args.home}")
+    home = args.home.relative_to(Path.cwd()) if args.home.is_relative_to(Path.cwd()) else args.home
+    step(f"migrating the SQLite metadata DB in {home}")
     run(["airflow", "db", "migrate"], env, quiet=True)
 
     with coinstats_backend(spend_down=args.free_credits_after is not None) as backend:
@@ -103,7 +104,8 @@ def main() -> int:
     state, results = read_run(args.home / "airflow.db", args.dag_id)
     for task_id, value in results:
         print(f"    XCom {task_id}: {json.dumps(value)}")
-    step(f"DAG run {state} in {elapsed:.1f} s (full log: {log_path})")
+    shown = log_path.relative_to(Path.cwd()) if log_path.is_relative_to(Path.cwd()) else log_path
+    step(f"DAG run {state} in {elapsed:.1f} s (full log: {shown})")
     return 0 if state == "success" else 1
 
 
