@@ -7,7 +7,7 @@ Each fenced block is one test, named after its section and line:
 - ``python`` that is a single expression (an XCom value, say): it must parse as Python.
 - any other ``python``: run as a script with the sandbox as ``coinstats_default``.
 - ``bash``: run with ``bash -euo pipefail`` in a fresh, migrated AIRFLOW_HOME, with the example
-  DAGs as the DAGs folder, a sandbox running and ``$COINSTATS_API_KEY`` set to its key. Lines that
+  DAGs as the DAGs folder and a sandbox running (its key is ``sandbox-key``). Lines that
   start a sandbox are left out (the test's own sandbox stands in), and ``127.0.0.1:8765``, the
   port the README uses, is replaced by that sandbox's address.
 - ``text`` (output, tables of messages) and any other language: not run.
@@ -134,10 +134,12 @@ def readme_sandbox() -> Iterator[Sandbox]:
 
 def _env(real_airflow: RealAirflow, home: Path, sandbox: Sandbox) -> dict[str, str]:
     venv_bin = Path(sys.executable).parent
+    # Never a real key, even a developer's: it would send scripts/demo.sh to the real API. A
+    # block that needs one is marked not-run.
+    inherited = {k: v for k, v in real_airflow.env.items() if k != "COINSTATS_API_KEY"}
     return {
-        **real_airflow.env,
+        **inherited,
         "AIRFLOW_HOME": str(home),
-        "COINSTATS_API_KEY": SANDBOX_KEY,
         # Where DAG blocks that write files (output_path) put them.
         "AIRFLOW_VAR_COINSTATS_OUTPUT_ROOT": f"file://{home.parent / 'output'}",
         "AIRFLOW_CONN_COINSTATS_DEFAULT": (
