@@ -17,6 +17,8 @@ import socket
 import sqlite3
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,17 +86,27 @@ class Deployment:
     def db(self) -> Path:
         return self.home / "airflow.db"
 
-    def start(self) -> None:
-        for name, args in COMPONENTS.items():
-            with (self.home / f"{name}.out").open("wb") as out:
-                self.processes[name] = subprocess.Popen(
-                    [AIRFLOW, *args],
-                    env=self.env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,  # Ctrl-C in the test run must not reach them
-                )
+    def start(self, deadline: float) -> None:
+        """The api-server first, and the rest once it answers: the scheduler starts the run as
+        soon as the DAG is parsed, and a task whose Execution API is not up yet fails (seen on
+        a loaded machine: "Connection refused", then the scheduler fails the task)."""
+        self._spawn("api-server")
+        health = f"{self.env['AIRFLOW__CORE__EXECUTION_API_SERVER_URL'].rstrip('/')}/health"
+        self.wait_for("the api-server to answer", lambda: _answers(health) or None, deadline)
+        for name in COMPONENTS:
+            if name not in self.processes:
+                self._spawn(name)
+
+    def _spawn(self, name: str) -> None:
+        with (self.home / f"{name}.out").open("wb") as out:
+            self.processes[name] = subprocess.Popen(
+                [AIRFLOW, *COMPONENTS[name]],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C in the test run must not reach them
+            )
 
     def stop(self) -> None:
         """SIGINT (Airflow's clean stop) to every component and everything it spawned, by PID;
@@ -151,12 +163,25 @@ class Deployment:
             if value is not None:
                 return value
             self.check_alive()
+            if self.run_state() == "failed":
+                break  # nothing left to wait for: report it now, not at the deadline
             time.sleep(0.2)
         logs = "\n".join(f"--- {name}\n{self.output(name)[-2000:]}" for name in self.processes)
         raise AssertionError(
-            f"timed out waiting for {what}; task state {self.task_state()!r}, "
+            f"gave up waiting for {what}; task state {self.task_state()!r}, "
             f"run state {self.run_state()!r}\n{logs}"
         )
+
+
+def _answers(url: str) -> bool:
+    """Whether a server answers HTTP at ``url`` (with any status)."""
+    try:
+        with urllib.request.urlopen(url, timeout=30):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:  # not listening yet, or too slow to answer
+        return False
 
 
 @pytest.fixture
@@ -202,7 +227,7 @@ def deployment(tmp_path: Path, sandbox: Sandbox) -> Iterator[Deployment]:
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
     deployment = Deployment(home, env)
     try:
-        deployment.start()
+        deployment.start(deadline=time.monotonic() + DEADLINE_SECONDS)
         yield deployment
     finally:
         deployment.stop()
