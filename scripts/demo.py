@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +54,8 @@ def main() -> int:
     parser.add_argument(
         "--home",
         type=Path,
-        default=ROOT / ".airflow-demo",
+        # One per Airflow version: a DB migrated by a newer Airflow cannot be used by an older.
+        default=ROOT / ".airflow-demo" / version("apache-airflow"),
         help="AIRFLOW_HOME for the demo (default: %(default)s)",
     )
     parser.add_argument(
