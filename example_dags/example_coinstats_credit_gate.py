@@ -5,9 +5,17 @@ waits, in reschedule mode so no worker slot is held, until the account has them 
 of 500. ``pull_top_coins`` then spends them through the hook, and ``report`` reads the gate's
 XCom to say what the decision was based on.
 
-Run it with ``bash scripts/demo.sh example_coinstats_credit_gate --free-credits-after 10``: the
-sandbox starts nearly spent, the gate waits, credits are freed, the gate passes.
+The gate checks once a minute. Reschedule mode frees the worker between checks, and a minute
+is also the safe side of an Airflow scheduler race: with intervals of a few seconds on a busy
+scheduler, a rescheduled sensor can fail with "finished with state success, but the task
+instance's state attribute is queued" (apache/airflow#71172).
+
+Each check's decision is in the gate's log and in its XCom (``reason``), e.g.
+``waiting: 100 credits left, need 6 + reserve 500``.
 """
+
+# From a checkout, watch it wait and pass against the offline sandbox:
+#   bash scripts/demo.sh example_coinstats_credit_gate --free-credits-after 10
 
 from __future__ import annotations
 
@@ -25,6 +33,7 @@ PAGE_SIZE = 100
 with DAG(
     dag_id="example_coinstats_credit_gate",
     description="Wait for CoinStats credits, then pull market data",
+    doc_md=__doc__,
     schedule="@daily",
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
@@ -39,7 +48,7 @@ with DAG(
         ],
         min_remaining_credits=500,  # never let a routine pull take the last credits
         mode="reschedule",
-        poke_interval=5,
+        poke_interval=60,  # a minute or more in reschedule mode (see the DAG docs)
         timeout=15 * 60,
     )
     # [END howto_sensor_credit_budget]

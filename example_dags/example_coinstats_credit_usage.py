@@ -3,11 +3,14 @@
 ``CreditUsageOperator`` calls the free ``GET /usage/credits`` endpoint through the
 ``coinstats_default`` connection, logs one line such as
 ``CoinStats PRO: 55,000 of 100,000 credits left (45.0% used)`` and returns the figures to XCom.
-The ``report`` task reads that XCom, as any downstream task would.
+The ``report`` task reads that XCom, as any downstream task would. The read costs no credits.
 
-Run it with ``bash scripts/demo.sh`` (an offline sandbox stands in for CoinStats unless
-``COINSTATS_API_KEY`` is set).
+It fails, instead of letting the day's pulls start, when fewer than 100 credits are left. It
+also sends the gauges ``coinstats.credits.remaining|used|total`` to Airflow's metrics.
 """
+
+# From a checkout, run it against the offline sandbox (or the real API with COINSTATS_API_KEY):
+#   bash scripts/demo.sh
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from airflow_provider_coinstats.operators.coinstats import CreditUsageOperator
 with DAG(
     dag_id="example_coinstats_credit_usage",
     description="Read CoinStats credit usage and report it",
+    doc_md=__doc__,
     schedule="@daily",
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,

@@ -8,9 +8,12 @@ interval, not a thousand. A timeout while deferred is a sensor timeout, so ``sof
 the run instead of failing it. ``pull_price_history`` spends the credits through the hook (one
 chart per coin, 3 credits each) and ``report`` says what the gate decided and what was pulled.
 
-Run it with ``bash scripts/demo.sh example_coinstats_deferrable_gate --free-credits-after 10``:
-the sandbox starts nearly spent, the gate defers, credits are freed, the gate passes.
+It needs a running ``airflow triggerer`` with this provider installed and the CoinStats
+connection readable there. While the gate is deferred, its log is the triggerer's.
 """
+
+# From a checkout, watch it defer and pass against the offline sandbox:
+#   bash scripts/demo.sh example_coinstats_deferrable_gate --free-credits-after 10
 
 from __future__ import annotations
 
@@ -43,8 +46,10 @@ with DAG(
         ],
         min_remaining_ratio=0.05,  # keep 5% of the period's credits for everything else
         deferrable=True,  # wait in the triggerer, not on a worker
-        # Cheap when deferred: all waiting gates of the connection share one free reading.
-        poke_interval=10,
+        # Cheap when deferred: all waiting gates of the connection share one free reading. Not
+        # under 30 s: a trigger firing within seconds of deferring hits an Airflow scheduler
+        # race that fails the task (apache/airflow#66374).
+        poke_interval=30,
         timeout=6 * 60 * 60,
         soft_fail=True,  # no credits all day: skip this run rather than fail it
     )

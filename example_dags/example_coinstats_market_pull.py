@@ -9,9 +9,10 @@ Airflow's ObjectStoragePath (a ``file://`` URL by default; set the Airflow Varia
 ``coinstats_output_root`` to e.g. ``s3://aws_default@my-bucket/coinstats``), and returns the
 path with its credit estimate. ``read_credits_after`` reads the free usage figures again, so
 ``report`` can set the estimate against what the account was actually charged.
-
-Run it with ``bash scripts/demo.sh example_coinstats_market_pull``.
 """
+
+# From a checkout, run it against the offline sandbox:
+#   bash scripts/demo.sh example_coinstats_market_pull
 
 from __future__ import annotations
 

@@ -9,9 +9,10 @@ the call's credit estimate. ``read_credits_after`` reads the free usage figures 
 
 The address is a DAG param (templated into ``query``): trigger with
 ``{"address": "0x..."}`` to read another wallet.
-
-Run it with ``bash scripts/demo.sh example_coinstats_wallet_balances``.
 """
+
+# From a checkout, run it against the offline sandbox:
+#   bash scripts/demo.sh example_coinstats_wallet_balances
 
 from __future__ import annotations
 

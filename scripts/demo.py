@@ -2,7 +2,8 @@
 
 Against the offline CoinStats sandbox by default; against the real API when COINSTATS_API_KEY is
 set (COINSTATS_BASE_URL optionally overrides the host). Run through ``bash scripts/demo.sh``,
-which sets up the virtualenv first.
+which sets up the virtualenv first. Our own log lines are shown as the run goes; the full log is
+kept in the demo's AIRFLOW_HOME.
 """
 
 from __future__ import annotations
@@ -16,13 +17,30 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DAGS = ROOT / "example_dags"
-SANDBOX_KEY = "sandbox-demo-key"
+SANDBOX_KEY = "sandbox-key"  # the sandbox's default key
+#: The lines a person wants from the verbose `dags test` log: our own, and errors.
+WANTED = re.compile(
+    r"CoinStats |credits left|waiting:|passed:|impossible:|credits? (cost|spent)|"
+    r"Marking task as|ERROR|Error:"
+)
+#: How a credit gate logs a decision to wait.
+WAITING = re.compile(r"\bwaiting: ")
+
+
+@dataclass
+class Backend:
+    """Where the DAG's CoinStats connection points; ``sandbox_url`` is None for the real API."""
+
+    connection: dict[str, object]
+    sandbox_url: str | None = None
 
 
 def main() -> int:
@@ -36,15 +54,16 @@ def main() -> int:
     parser.add_argument(
         "--home",
         type=Path,
-        default=ROOT / ".airflow-demo",
+        # One per Airflow version: a DB migrated by a newer Airflow cannot be used by an older.
+        default=ROOT / ".airflow-demo" / version("apache-airflow"),
         help="AIRFLOW_HOME for the demo (default: %(default)s)",
     )
     parser.add_argument(
         "--free-credits-after",
         type=float,
         metavar="SECONDS",
-        help="sandbox only: start with nearly all credits spent and free them after SECONDS, "
-        "to watch a credit gate wait and then pass",
+        help="sandbox only: start with nearly all credits spent and free them SECONDS after "
+        "the credit gate's first decision to wait, to watch it wait and then pass",
     )
     args = parser.parse_args()
     if not (DAGS / f"{args.dag_id}.py").exists():
@@ -59,44 +78,50 @@ def main() -> int:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    step(f"migrating the SQLite metadata DB in {args.home}")
+    home = args.home.relative_to(Path.cwd()) if args.home.is_relative_to(Path.cwd()) else args.home
+    step(f"migrating the SQLite metadata DB in {home}")
     run(["airflow", "db", "migrate"], env, quiet=True)
 
-    with coinstats_backend(args.free_credits_after) as connection:
-        env["AIRFLOW_CONN_COINSTATS_DEFAULT"] = json.dumps(connection)
+    with coinstats_backend(spend_down=args.free_credits_after is not None) as backend:
+        env["AIRFLOW_CONN_COINSTATS_DEFAULT"] = json.dumps(backend.connection)
+        env["PYTHONUNBUFFERED"] = "1"  # lines as they happen, so a refill follows its "waiting"
         step(f"airflow dags test {args.dag_id}")
         log_path = args.home / f"{args.dag_id}.log"
+        refills: list[threading.Timer] = []
+
+        def on_first_wait() -> None:
+            # Count from the gate's first decision to wait, however long Airflow took to get
+            # there on this machine.
+            if backend.sandbox_url is not None and args.free_credits_after is not None:
+                refills.append(schedule_credit_refill(backend.sandbox_url, args.free_credits_after))
+
         started = time.monotonic()
-        with log_path.open("w") as log:
-            subprocess.run(
-                ["airflow", "dags", "test", args.dag_id],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                check=False,
-            )
+        try:
+            stream_dags_test(args.dag_id, env, log_path, on_first_wait)
+        finally:
+            for timer in refills:
+                timer.cancel()
         elapsed = time.monotonic() - started
 
     state, results = read_run(args.home / "airflow.db", args.dag_id)
-    print_task_lines(log_path)
     for task_id, value in results:
         print(f"    XCom {task_id}: {json.dumps(value)}")
-    step(f"DAG run {state} in {elapsed:.1f} s (full log: {log_path})")
+    shown = log_path.relative_to(Path.cwd()) if log_path.is_relative_to(Path.cwd()) else log_path
+    step(f"DAG run {state} in {elapsed:.1f} s (full log: {shown})")
     return 0 if state == "success" else 1
 
 
 @contextmanager
-def coinstats_backend(free_credits_after: float | None) -> Iterator[dict[str, object]]:
-    """Yield the connection (as Airflow's JSON form) for the real API or a sandbox we start."""
+def coinstats_backend(*, spend_down: bool) -> Iterator[Backend]:
+    """The real API, or a sandbox we start (nearly spent with ``spend_down``) and stop."""
     key = os.environ.get("COINSTATS_API_KEY")
     if key:
         step("using the real CoinStats API (COINSTATS_API_KEY is set)")
         connection: dict[str, object] = {"conn_type": "coinstats", "password": key}
         if os.environ.get("COINSTATS_BASE_URL"):
             connection["host"] = os.environ["COINSTATS_BASE_URL"]
-        yield connection
+        yield Backend(connection)
         return
-    timer: threading.Timer | None = None
     sandbox = subprocess.Popen(
         [
             sys.executable,
@@ -117,39 +142,73 @@ def coinstats_backend(free_credits_after: float | None) -> Iterator[dict[str, ob
         if not match:
             raise SystemExit(f"the sandbox did not start: {banner!r}")
         step(banner)
-        if free_credits_after is not None:
-            timer = schedule_credit_refill(match.group(0), free_credits_after)
-        yield {
-            "conn_type": "coinstats",
-            "host": match.group(0),
-            "password": SANDBOX_KEY,
-            # The sandbox has no per-second limit unless asked; keep the demo quick.
-            "extra": {"requests_per_second": 20},
-        }
+        url = match.group(0)
+        if spend_down:
+            spend_down_to(url, 100)
+        yield Backend(
+            {
+                "conn_type": "coinstats",
+                "host": url,
+                "password": SANDBOX_KEY,
+                # The sandbox has no per-second limit unless asked; keep the demo quick.
+                "extra": {"requests_per_second": 20},
+            },
+            sandbox_url=url,
+        )
     finally:
-        if timer is not None:
-            timer.cancel()
         sandbox.terminate()
         sandbox.wait(timeout=10)
 
 
-def schedule_credit_refill(url: str, seconds: float) -> threading.Timer:
-    """Spend the sandbox down to 100 credits now; give 45,000 used back after ``seconds``."""
+def spend_down_to(url: str, credits_left: int) -> None:
     from airflow_provider_coinstats.testing.sandbox import SandboxControl
 
     control = SandboxControl(url)
-    state = control.state()
-    control.set_credits(used=state["totalCredits"] - 100)
-    step(f"sandbox spent down to 100 credits; freeing credits in {seconds:g} s")
+    control.set_credits(used=control.state()["totalCredits"] - credits_left)
+    step(f"sandbox spent down to {credits_left} credits; they are freed once the gate waits")
+
+
+def schedule_credit_refill(url: str, seconds: float) -> threading.Timer:
+    """Give 45,000 used back to the sandbox after ``seconds``."""
+    from airflow_provider_coinstats.testing.sandbox import SandboxControl
+
+    step(f"the gate is waiting; freeing sandbox credits in {seconds:g} s")
 
     def refill() -> None:
-        control.set_credits(used=45_000)
+        SandboxControl(url).set_credits(used=45_000)
         step("sandbox credits freed: 55,000 left")
 
     timer = threading.Timer(seconds, refill)
     timer.daemon = True
     timer.start()
     return timer
+
+
+def stream_dags_test(
+    dag_id: str, env: dict[str, str], log_path: Path, on_first_wait: Callable[[], None]
+) -> None:
+    """Run ``airflow dags test``, keep its whole output in ``log_path``, show our own lines as
+    they come, and call ``on_first_wait`` at the first "waiting" decision."""
+    waited = False
+    with (
+        log_path.open("w") as log,
+        subprocess.Popen(
+            ["airflow", "dags", "test", dag_id],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        ) as dags_test,
+    ):
+        assert dags_test.stdout is not None
+        for line in dags_test.stdout:
+            log.write(line)
+            if WANTED.search(line):
+                print("    " + line.strip()[:300], flush=True)
+            if not waited and WAITING.search(line):
+                waited = True
+                on_first_wait()
 
 
 def read_run(db: Path, dag_id: str) -> tuple[str, list[tuple[str, object]]]:
@@ -167,17 +226,6 @@ def read_run(db: Path, dag_id: str) -> tuple[str, list[tuple[str, object]]]:
             (dag_id, row[1]),
         ).fetchall()
     return row[2], [(task_id, json.loads(value)) for task_id, value in xcoms]
-
-
-def print_task_lines(log_path: Path) -> None:
-    """The lines a person wants from the verbose `dags test` log: our own, and errors."""
-    wanted = re.compile(
-        r"CoinStats |credits left|waiting:|passed:|impossible:|credits? (cost|spent)|"
-        r"Marking task as|ERROR|Error:"
-    )
-    for line in log_path.read_text(errors="replace").splitlines():
-        if wanted.search(line):
-            print("    " + line.strip()[:300])
 
 
 def step(message: str) -> None:

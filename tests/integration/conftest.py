@@ -8,17 +8,58 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from airflow_provider_coinstats.testing.sandbox import Sandbox
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_DAGS = ROOT / "example_dags"
 TEST_DAGS = Path(__file__).resolve().parent / "dags"
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
+#: Bounds for one CLI call, far above what it takes on a loaded 2-core machine (a `dags test` of
+#: a gate that waits one poke takes about a minute there); only a hang should ever reach them.
+CLI_TIMEOUT = 600
+DAGS_TEST_TIMEOUT = 900
+#: Airflow settings for every test deployment. A worker gives the api-server 5 s per Execution
+#: API call by default; on a loaded machine an answer can take longer (7 s seen), the worker
+#: retries a call that in fact went through, the retry is refused, and the task fails.
+LOADED_MACHINE_ENV = {"AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60"}
+
+
+@contextmanager
+def when_requested(
+    sandbox: Sandbox, path: str, action: Callable[[], object]
+) -> Iterator[threading.Event]:
+    """Run ``action`` as soon as the sandbox has answered a request to ``path``, however long
+    Airflow takes to send it; the event yielded is set once ``action`` has run.
+
+    The sandbox logs a request after building its answer, so the first request is answered
+    with the figures from before ``action``: a credit gate's first decision sees them.
+    """
+    done, stop = threading.Event(), threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(0.05):
+            if sandbox.count(path=path):
+                action()
+                done.set()
+                return
+
+    watcher = threading.Thread(target=watch, name=f"when-requested-{path}", daemon=True)
+    watcher.start()
+    try:
+        yield done
+    finally:
+        stop.set()
+        watcher.join(timeout=10)
 
 
 @dataclass
@@ -43,11 +84,12 @@ class RealAirflow:
             "AIRFLOW__CORE__DAGS_FOLDER": str(EXAMPLE_DAGS),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+            **LOADED_MACHINE_ENV,
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         }
 
     def run_cli(
-        self, *args: str, env: dict[str, str] | None = None, timeout: float = 300
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = CLI_TIMEOUT
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [AIRFLOW, *args],
@@ -58,7 +100,9 @@ class RealAirflow:
             check=False,
         )
 
-    def cli(self, *args: str, env: dict[str, str] | None = None, timeout: float = 300) -> str:
+    def cli(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = CLI_TIMEOUT
+    ) -> str:
         """Run a CLI command that must succeed; return what it printed."""
         done = self.run_cli(*args, env=env, timeout=timeout)
         if done.returncode:
@@ -71,7 +115,7 @@ class RealAirflow:
         *,
         env: dict[str, str],
         dags_folder: Path = EXAMPLE_DAGS,
-        timeout: float = 300,
+        timeout: float = DAGS_TEST_TIMEOUT,
     ) -> DagRunResult:
         """``airflow dags test`` (the CLI face of ``dag.test()``), then read the run from the DB."""
         started = time.monotonic()

@@ -17,6 +17,8 @@ import socket
 import sqlite3
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +29,7 @@ import pytest
 
 from airflow_provider_coinstats.testing.sandbox import Sandbox
 from tests.conftest import TEST_KEY, connection_json
-from tests.integration.conftest import AIRFLOW
+from tests.integration.conftest import AIRFLOW, LOADED_MACHINE_ENV
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +52,7 @@ with DAG(
         required_credits=5_000,
         deferrable=True,
         poke_interval=1,
-        timeout=300,
+        timeout=900,  # longer than the test's own deadline: the test reports a hang
     )
 '''
 COMPONENTS = {
@@ -59,8 +61,9 @@ COMPONENTS = {
     "dag-processor": ["dag-processor"],
     "triggerer": ["triggerer", "--skip-serve-logs"],
 }
-#: Give up on a run that has not finished by then (it takes about 30-40 s on 2 cores).
-DEADLINE_SECONDS = 150
+#: Give up on a run that has not finished by then: it takes about 30-40 s on 2 idle cores, a few
+#: times that on a loaded machine; only a hang should reach this.
+DEADLINE_SECONDS = 600
 T = TypeVar("T")
 
 
@@ -83,17 +86,27 @@ class Deployment:
     def db(self) -> Path:
         return self.home / "airflow.db"
 
-    def start(self) -> None:
-        for name, args in COMPONENTS.items():
-            with (self.home / f"{name}.out").open("wb") as out:
-                self.processes[name] = subprocess.Popen(
-                    [AIRFLOW, *args],
-                    env=self.env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,  # Ctrl-C in the test run must not reach them
-                )
+    def start(self, deadline: float) -> None:
+        """The api-server first, and the rest once it answers: the scheduler starts the run as
+        soon as the DAG is parsed, and a task whose Execution API is not up yet fails (seen on
+        a loaded machine: "Connection refused", then the scheduler fails the task)."""
+        self._spawn("api-server")
+        health = f"{self.env['AIRFLOW__CORE__EXECUTION_API_SERVER_URL'].rstrip('/')}/health"
+        self.wait_for("the api-server to answer", lambda: _answers(health) or None, deadline)
+        for name in COMPONENTS:
+            if name not in self.processes:
+                self._spawn(name)
+
+    def _spawn(self, name: str) -> None:
+        with (self.home / f"{name}.out").open("wb") as out:
+            self.processes[name] = subprocess.Popen(
+                [AIRFLOW, *COMPONENTS[name]],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C in the test run must not reach them
+            )
 
     def stop(self) -> None:
         """SIGINT (Airflow's clean stop) to every component and everything it spawned, by PID;
@@ -150,12 +163,25 @@ class Deployment:
             if value is not None:
                 return value
             self.check_alive()
+            if self.run_state() == "failed":
+                break  # nothing left to wait for: report it now, not at the deadline
             time.sleep(0.2)
         logs = "\n".join(f"--- {name}\n{self.output(name)[-2000:]}" for name in self.processes)
         raise AssertionError(
-            f"timed out waiting for {what}; task state {self.task_state()!r}, "
+            f"gave up waiting for {what}; task state {self.task_state()!r}, "
             f"run state {self.run_state()!r}\n{logs}"
         )
+
+
+def _answers(url: str) -> bool:
+    """Whether a server answers HTTP at ``url`` (with any status)."""
+    try:
+        with urllib.request.urlopen(url, timeout=30):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:  # not listening yet, or too slow to answer
+        return False
 
 
 @pytest.fixture
@@ -193,14 +219,15 @@ def deployment(tmp_path: Path, sandbox: Sandbox) -> Iterator[Deployment]:
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
         "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
         "AIRFLOW_CONN_COINSTATS_DEFAULT": connection_json(sandbox.url),
+        **LOADED_MACHINE_ENV,
     }
     migrated = subprocess.run(
-        [AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, timeout=120
+        [AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, timeout=600
     )
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
     deployment = Deployment(home, env)
     try:
-        deployment.start()
+        deployment.start(deadline=time.monotonic() + DEADLINE_SECONDS)
         yield deployment
     finally:
         deployment.stop()

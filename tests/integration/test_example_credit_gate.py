@@ -4,13 +4,12 @@ and with soft_fail, a budget that never arrives skips the gate and what it guard
 from __future__ import annotations
 
 import re
-import threading
 
 import pytest
 
 from airflow_provider_coinstats.testing.sandbox import Sandbox
 from tests.conftest import TEST_KEY, connection_json
-from tests.integration.conftest import TEST_DAGS, RealAirflow
+from tests.integration.conftest import TEST_DAGS, RealAirflow, when_requested
 
 pytestmark = pytest.mark.integration
 
@@ -19,15 +18,16 @@ def test_gate_waits_then_passes_when_credits_are_freed(
     real_airflow: RealAirflow, sandbox: Sandbox
 ) -> None:
     sandbox.set_credits(used=99_900)  # 100 left; the gate needs 6 + reserve 500
-    refill = threading.Timer(6.0, sandbox.set_credits, kwargs={"used": 45_000})
-    refill.start()
-    try:
+    # Free credits once the gate has read the low figures, however long Airflow took to get
+    # there: its first decision is "waiting", the next poke passes.
+    with when_requested(
+        sandbox, "/usage/credits", lambda: sandbox.set_credits(used=45_000)
+    ) as refilled:
         run = real_airflow.dags_test(
             "example_coinstats_credit_gate",
             env={"AIRFLOW_CONN_COINSTATS_DEFAULT": connection_json(sandbox.url)},
         )
-    finally:
-        refill.cancel()
+    assert refilled.is_set(), run.output[-4000:]
     assert run.state == "success", run.output[-4000:]
     decisions = re.findall(r"(?:waiting|passed): [^\[]*credits left[^\[]*", run.output)
     assert decisions[0].startswith("waiting: 100 credits left, need 6 + reserve 500"), decisions
