@@ -33,6 +33,7 @@ SCRIPTS = [
 ]
 
 
+@pytest.mark.bench
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_quick_mode_runs_and_prints_its_table(script: str, tmp_path: Path) -> None:
     if script in NEEDS_HTTP and not HAVE_HTTP:
