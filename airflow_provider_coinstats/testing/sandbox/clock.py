@@ -11,6 +11,7 @@ import math
 import threading
 import time
 
+from airflow_provider_coinstats.api.validation import is_number
 from airflow_provider_coinstats.testing.sandbox.data import ANCHOR
 
 
@@ -33,8 +34,7 @@ class SandboxClock:
 
         :raises ValueError: a negative or non-finite number.
         """
-        valid = isinstance(seconds, int | float) and not isinstance(seconds, bool)
-        if not valid or not math.isfinite(seconds) or seconds < 0:
+        if not is_number(seconds) or not math.isfinite(seconds) or seconds < 0:
             raise ValueError(f"seconds should be a non-negative number, got {seconds!r}")
         with self._lock:
             self._offset += seconds

@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from airflow_provider_coinstats.api.validation import is_number
 from airflow_provider_coinstats.testing.sandbox.request import ApiError
 
 if TYPE_CHECKING:
@@ -240,7 +241,7 @@ def _check_field(param: Param, value: object) -> None:
             raise ApiError(400, f"{param.name} should not be empty")
         return
     wrong = not isinstance(value, _JSON_TYPES[param.kind]) or (
-        param.kind == "number" and isinstance(value, bool)  # bool is an int in Python
+        param.kind == "number" and not is_number(value)
     )
     if wrong:
         raise ApiError(400, f"{param.name} must be a {param.kind}, got {value!r}")
