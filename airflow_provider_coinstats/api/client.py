@@ -26,7 +26,7 @@ import urllib3
 from requests.auth import AuthBase
 
 from airflow_provider_coinstats import __version__
-from airflow_provider_coinstats.api.config import ClientConfig
+from airflow_provider_coinstats.api.config import DEFAULT_BASE_URL, ClientConfig
 from airflow_provider_coinstats.api.exceptions import (
     KEYS_URL,
     CoinStatsAuthError,
@@ -426,6 +426,14 @@ class CoinStatsClient:
                 f"CoinStats rate limit hit on {method} {path} (HTTP 429{said}); lower the "
                 f"connection's 'requests_per_second' extra if this repeats.",
                 retry_after=retry_after,
+                **details,
+            )
+        if status == 404:
+            return CoinStatsRequestError(
+                f"CoinStats found nothing at {method} {path} (HTTP 404{said}) for {conn}, whose "
+                f"Base URL is {self.config.base_url}. Check the Base URL (CoinStats' own is "
+                f"{DEFAULT_BASE_URL}) and the path; if both are right, the id in the path does "
+                f"not exist.",
                 **details,
             )
         if status >= 500:

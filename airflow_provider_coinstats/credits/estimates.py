@@ -20,6 +20,7 @@ estimate and a sandbox charge cannot drift apart.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, NamedTuple, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -76,6 +77,32 @@ def resolve_endpoint(method: str, path: str) -> Endpoint | None:
     return Endpoint(key_method, template, path_params)
 
 
+def likely_endpoint(method: str, path: str) -> str | None:
+    """The price-list entry ``METHOD /path`` most likely meant by an unknown one, or None.
+
+    A mistyped path (``/coinz``) or the right path with the wrong method (``POST /coins``). Each
+    template is compared with its parameters filled from the given path's own segments, so
+    ``/coins/bitcoin/chartz`` is close to ``/coins/{coinId}/charts``.
+    """
+    asked = f"{method.strip().upper()} {normalize_path(path)}"
+    for other in sorted({key.split(" ", 1)[0] for key in PRICES}):
+        endpoint = resolve_endpoint(other, path)
+        if endpoint is not None:
+            return endpoint.key  # the path is right, the method is not
+    segments = normalize_path(path).strip("/").split("/")
+    filled: dict[str, str] = {}
+    for key in PRICES:
+        key_method, template = key.split(" ", 1)
+        parts = template.strip("/").split("/")
+        concrete = [
+            segments[i] if part.startswith("{") and i < len(segments) else part
+            for i, part in enumerate(parts)
+        ]
+        filled[f"{key_method} /{'/'.join(concrete)}"] = key
+    close = difflib.get_close_matches(asked, filled, n=1, cutoff=0.8)
+    return filled[close[0]] if close else None
+
+
 def estimate_credits(
     method: str,
     path: str,
@@ -109,8 +136,10 @@ def estimate_credits(
     elif endpoint is not None:
         base = PRICES[endpoint.key].credits
     else:
+        likely = likely_endpoint(method, api_path)
+        typo = f"Did you mean {likely}? If not, pass " if likely else "Pass "
         raise CoinStatsConfigError(
-            f"No credit price is known for {method} {api_path}. Pass "
+            f"No credit price is known for {method} {api_path}. {typo}"
             f'price_overrides={{"{method} {api_path}": <credits per call>}} to price it.'
         )
 

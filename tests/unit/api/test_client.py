@@ -156,6 +156,17 @@ def test_other_4xx_is_a_request_error_with_coinstats_details(sandbox: Sandbox) -
     assert sandbox.count() == 1
 
 
+def test_a_404_says_to_check_the_base_url_and_names_it(sandbox: Sandbox) -> None:
+    # A Base URL with a wrong path: every endpoint answers 404.
+    wrong = f"{sandbox.url}/v2"
+    with make_client(wrong) as client, pytest.raises(CoinStatsRequestError) as caught:
+        client.get_credit_usage()
+    message = str(caught.value)
+    assert caught.value.status_code == 404
+    assert f"whose Base URL is {wrong}" in message
+    assert "Check the Base URL (CoinStats' own is https://openapiv1.coinstats.app/v1)" in message
+
+
 def test_old_error_shape_is_understood(sandbox: Sandbox) -> None:
     body = '{"error": "Rate limit exceeded", "message": "Insufficient credits for this request"}'
     sandbox.inject(Fault(kind="status", status=429, body=body))

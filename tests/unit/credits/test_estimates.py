@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from airflow_provider_coinstats.credits.estimates import (
@@ -307,3 +309,26 @@ def test_estimate_plan_names_the_bad_call(calls: object, expected: str) -> None:
 def test_malformed_arguments_are_refused(method: object, path: object, params: object) -> None:
     with pytest.raises(CoinStatsConfigError):
         estimate_credits(method, path, params)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "meant"),
+    [
+        ("GET", "/coinz", "GET /coins"),
+        ("POST", "/coins", "GET /coins"),  # the path is right, the method is not
+        ("GET", "/coins/bitcoin/chartz", "GET /coins/{coinId}/charts"),
+        ("GET", "/v1/walet/balances", "GET /wallet/balances"),
+    ],
+)
+def test_an_unknown_endpoint_suggests_the_likely_one(method: str, path: str, meant: str) -> None:
+    with pytest.raises(
+        CoinStatsConfigError, match=re.escape(f"Did you mean {meant}? If not, pass")
+    ):
+        estimate_credits(method, path)
+
+
+def test_an_endpoint_like_no_other_gets_no_guess() -> None:
+    with pytest.raises(CoinStatsConfigError) as caught:
+        estimate_credits("GET", "/totally/else")
+    assert "Did you mean" not in str(caught.value)
+    assert 'price_overrides={"GET /totally/else": <credits per call>}' in str(caught.value)
