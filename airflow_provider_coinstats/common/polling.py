@@ -157,7 +157,6 @@ class SharedCreditPoller:
                         self.conn_id,
                         error,
                     )
-                    stored = self.ledger
                 else:
                     # No await from here to the write's start: what triggers reserve meanwhile
                     # is in self.ledger and _unsynced, and goes with the next write.
