@@ -140,7 +140,7 @@ class SharedCreditPoller:
         if self._sync_task is None:
             self._sync_task = asyncio.ensure_future(self._sync_ledger(None))
 
-    async def _sync_ledger(self, usage: CreditUsage | None) -> None:
+    async def _sync_ledger(self, usage: CreditUsage | None, read_at: float | None = None) -> None:
         """Merge the stored ledger with this process's unsaved reservations, settle it against
         ``usage`` and write it back. A store that cannot be reached keeps the in-memory ledger
         (and says so): the reading itself is still good."""
@@ -169,7 +169,7 @@ class SharedCreditPoller:
                 dirty = bool(self._unsynced)
                 self._unsynced.clear()
                 if usage is not None:
-                    dirty = self.ledger.settle(usage.used_credits) or dirty
+                    dirty = self.ledger.settle(usage.used_credits, read_at=read_at) or dirty
                 if dirty:
                     try:
                         await asave(self.ledger_store, self.conn_id, self.ledger)
@@ -194,7 +194,7 @@ class SharedCreditPoller:
                 self._client = await self._build_client()
             usage = await self._ask(self._client)
             if self.ledger_users > 0:
-                await self._sync_ledger(usage)
+                await self._sync_ledger(usage, read_at=pendulum.now("UTC").timestamp())
         except CoinStatsError as exc:
             error = exc
             if isinstance(exc, CoinStatsAuthError):

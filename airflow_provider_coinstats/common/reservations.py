@@ -4,7 +4,7 @@ decide after it see what is left once that work has run, not the same balance ag
 The ledger of one connection is one Airflow Variable, ``coinstats_reservations__<conn_id>``,
 holding JSON::
 
-    {"seen_used": 12000,
+    {"seen_used": 12000, "seen_at": 1.7e9,
      "reservations": [{"holder": "dag/run/gate/-1", "credits": 5000, "made_at": 1.7e9,
                        "expires_at": 1.7e9, "dag_id": "dag", "run_id": "run",
                        "waiting_for": ["fetch"]}]}
@@ -76,15 +76,28 @@ class Ledger:
 
     seen_used: float | None = None
     reservations: dict[str, Reservation] = field(default_factory=dict)
+    #: When the reading behind ``seen_used`` was taken (epoch seconds).
+    seen_at: float | None = None
 
-    def settle(self, used: float, now: float | None = None) -> bool:
-        """End what a reading shows spent, and what expired; True when anything changed."""
+    def settle(self, used: float, now: float | None = None, read_at: float | None = None) -> bool:
+        """End what a reading shows spent, and what expired; True when anything changed.
+
+        :param used: the reading's ``usedCredits``.
+        :param now: the time to judge expiry at (epoch seconds; default now).
+        :param read_at: when the reading was taken: a reading older than the one the ledger
+            last settled on (another process read later) settles nothing, so a stale figure is
+            never taken for a new billing period and the next rise is not counted twice.
+        """
         now = time.time() if now is None else now
         changed = False
         for holder, reservation in list(self.reservations.items()):
             if reservation.expires_at <= now:
                 del self.reservations[holder]
                 changed = True
+        if read_at is not None:
+            if self.seen_at is not None and read_at < self.seen_at:
+                return changed
+            self.seen_at = read_at
         if self.seen_used is None or used < self.seen_used:
             # First reading, or a new billing period (usage reset): nothing to attribute.
             changed = changed or self.seen_used != used
@@ -154,6 +167,7 @@ class Ledger:
         return json.dumps(
             {
                 "seen_used": self.seen_used,
+                "seen_at": self.seen_at,
                 "reservations": [asdict(r) for r in self.reservations.values()],
             }
         )
@@ -167,7 +181,11 @@ class Ledger:
         try:
             data: Any = json.loads(text) if isinstance(text, str) else text
             seen = data.get("seen_used")
-            ledger = cls(None if seen is None else _credits(seen))
+            seen_at = data.get("seen_at")
+            ledger = cls(
+                None if seen is None else _credits(seen),
+                seen_at=None if seen_at is None else float(seen_at),
+            )
             for item in data.get("reservations", []):
                 reservation = Reservation(
                     holder=str(item["holder"]),

@@ -180,18 +180,19 @@ class CreditBudgetSensor(BaseSensorOperator):
                 f"Could not load CoinStats connection {self.coinstats_conn_id!r}: {error}"
             ) from error
         emit_credit_gauges(self.coinstats_conn_id, usage)
+        read_at = pendulum.now("UTC")
         claim = self._claim(context)
         ledger = self._load_ledger() if claim is not None else None
         before = None if ledger is None else ledger.to_json()
         if ledger is not None:
-            ledger.settle(usage.used_credits)
+            ledger.settle(usage.used_credits, read_at=read_at.timestamp())
         decision, reserved = decide_and_reserve(budget, usage, ledger, claim)
         if decision.impossible:
             # The reason starts "impossible: ..."; said once.
             raise self._cannot_pass(f"CoinStats credit gate: {decision.reason}")
         if ledger is not None and ledger.to_json() != before:
             self._save_ledger(ledger)
-        result = gate_result(usage, decision, pendulum.now("UTC"), reserved)
+        result = gate_result(usage, decision, read_at, reserved)
         if decision.passed:
             self.log.info("%s", result["reason"])
         else:

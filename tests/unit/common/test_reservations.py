@@ -264,3 +264,17 @@ async def test_spent_credits_end_the_reservations_and_the_rest_decide_on_the_new
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def test_a_stale_reading_from_another_process_settles_nothing() -> None:
+    ledger = Ledger()
+    ledger.settle(10_000, now=NOW, read_at=NOW)
+    ledger.reserve("g", 5_000, timeout=600, now=NOW)
+    ledger.settle(15_000, now=NOW + 2, read_at=NOW + 2)  # spent: ended
+    ledger.reserve("h", 5_000, timeout=600, now=NOW + 2)
+    # A worker read 12,000 just before, and settles after: neither a new period nor a rise.
+    assert not ledger.settle(12_000, now=NOW + 3, read_at=NOW + 1)
+    assert ledger.seen_used == 15_000
+    ledger.settle(16_000, now=NOW + 4, read_at=NOW + 4)
+    assert ledger.reservations["h"].credits == 4_000  # the 1,000 rise counted once
+    assert Ledger.from_json(ledger.to_json()) == ledger
