@@ -20,9 +20,9 @@ from airflow_provider_coinstats.api.exceptions import (
     CoinStatsError,
     CoinStatsInconsistentCreditsError,
 )
-from airflow_provider_coinstats.api.models import CreditUsage, whole
+from airflow_provider_coinstats.api.models import CreditUsage
 from airflow_provider_coinstats.common.params import credits_param
-from airflow_provider_coinstats.common.reservations import Claim, Ledger, figure
+from airflow_provider_coinstats.common.reservations import Claim, Ledger, figure, whole_credits
 from airflow_provider_coinstats.credits.budget import BudgetDecision, CreditBudget
 from airflow_provider_coinstats.credits.estimates import estimate_plan
 
@@ -61,9 +61,9 @@ def gate_result(
     held when it decided (``reserved_by_others`` by ``reserving_gates``) and the credits it
     reserved itself (``reserved_credits``). Never the key."""
     result = {**usage.to_dict(checked_at), **decision.to_dict()}
-    result["reserved_by_others"] = whole(decision.held_by_others)
+    result["reserved_by_others"] = whole_credits(decision.held_by_others)
     result["reserving_gates"] = decision.holding_gates
-    result["reserved_credits"] = whole(reserved)
+    result["reserved_credits"] = whole_credits(reserved)
     if reserved > 0:
         result["reason"] = f"{decision.reason}; reserved {figure(reserved)}"
     return result

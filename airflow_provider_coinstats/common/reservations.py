@@ -251,6 +251,11 @@ async def asave(store: LedgerStore, conn_id: str, ledger: Ledger) -> None:
     await sync_to_async(store.save, thread_sensitive=False)(conn_id, ledger)
 
 
+def whole_credits(credits: float) -> float:
+    """Credits for XCom: ``5000.0`` as ``5000``; fractions stay."""
+    return int(credits) if float(credits).is_integer() else credits
+
+
 def figure(credits: float) -> str:
     """Credits for log lines: ``5,000``."""
     if float(credits).is_integer():
