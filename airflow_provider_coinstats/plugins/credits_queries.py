@@ -1,0 +1,152 @@
+"""The credits page's reads from Airflow's metadata DB, through its ORM (SQLite and Postgres alike).
+
+Runs inside the api-server, in the session FastAPI hands the route. Three reads:
+:func:`spend_records` (the ``coinstats_spend`` XComs of a period), :func:`waiting_gates`
+(CreditBudgetSensor task instances waiting now, with their rendered fields) and
+:func:`known_connections` (CoinStats connections in the DB). Readings history comes from
+``common.readings.load_history``, which owns its storage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from airflow.models.connection import Connection
+from airflow.models.renderedtifields import RenderedTaskInstanceFields
+from airflow.models.taskinstance import TaskInstance
+from airflow.models.xcom import XComModel
+from sqlalchemy import and_, select
+
+from airflow_provider_coinstats.common.gate import required_credits_value
+from airflow_provider_coinstats.common.params import credits_param
+from airflow_provider_coinstats.hooks.coinstats import CoinStatsHook
+from airflow_provider_coinstats.plugins.credits_report import (
+    SPEND_KEY,
+    WAITING_STATES,
+    Gate,
+    Reading,
+    SpendRecord,
+    parse_required,
+    parse_spend,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+#: The operator name Airflow stores for our gate's task instances.
+GATE_OPERATOR = "CreditBudgetSensor"
+
+
+def spend_records(
+    session: Session,
+    *,
+    since: datetime,
+    until: datetime,
+    dag_ids: Collection[str] | None = None,
+) -> list[SpendRecord]:
+    """The spend XComs written in ``[since, until)``; only ``dag_ids`` when given (what the user
+    may read). One indexed-column filter and one pass: a year of history is read in pieces
+    the size of one billing period."""
+    query = select(
+        XComModel.dag_id,
+        XComModel.task_id,
+        XComModel.run_id,
+        XComModel.map_index,
+        XComModel.timestamp,
+        XComModel.value,
+    ).where(
+        XComModel.key == SPEND_KEY,
+        XComModel.timestamp >= since,
+        XComModel.timestamp < until,
+    )
+    if dag_ids is not None:
+        query = query.where(XComModel.dag_id.in_(list(dag_ids)))
+    records = []
+    for dag_id, task_id, run_id, map_index, timestamp, value in session.execute(query):
+        record = parse_spend(
+            value,
+            dag_id=dag_id,
+            task_id=task_id,
+            run_id=run_id,
+            map_index=map_index,
+            timestamp=timestamp,
+        )
+        if record is not None:
+            records.append(record)
+    return records
+
+
+def waiting_gates(session: Session, *, dag_ids: Collection[str] | None = None) -> list[Gate]:
+    """CreditBudgetSensor task instances waiting now (deferred, up for reschedule, or poking),
+    with what their rendered fields say they need."""
+    query = (
+        select(
+            TaskInstance.dag_id,
+            TaskInstance.task_id,
+            TaskInstance.run_id,
+            TaskInstance.map_index,
+            TaskInstance.state,
+            TaskInstance.start_date,
+            RenderedTaskInstanceFields.rendered_fields,
+        )
+        .outerjoin(
+            RenderedTaskInstanceFields,
+            and_(
+                RenderedTaskInstanceFields.dag_id == TaskInstance.dag_id,
+                RenderedTaskInstanceFields.task_id == TaskInstance.task_id,
+                RenderedTaskInstanceFields.run_id == TaskInstance.run_id,
+                RenderedTaskInstanceFields.map_index == TaskInstance.map_index,
+            ),
+        )
+        .where(
+            TaskInstance.operator == GATE_OPERATOR,
+            TaskInstance.state.in_(WAITING_STATES),
+        )
+        .order_by(TaskInstance.start_date)
+    )
+    if dag_ids is not None:
+        query = query.where(TaskInstance.dag_id.in_(list(dag_ids)))
+    gates = []
+    for dag_id, task_id, run_id, map_index, state, started, fields in session.execute(query):
+        rendered: dict[str, Any] = fields if isinstance(fields, dict) else {}
+        gates.append(
+            Gate(
+                dag_id=dag_id,
+                task_id=task_id,
+                run_id=run_id,
+                map_index=map_index,
+                state=str(getattr(state, "value", state)),
+                conn_id=str(rendered.get("coinstats_conn_id") or CoinStatsHook.default_conn_name),
+                required_credits=parse_required(
+                    rendered.get("required_credits"), required_credits_value
+                ),
+                min_remaining_credits=_reserve(rendered.get("min_remaining_credits")),
+                waiting_since=started,
+            )
+        )
+    return gates
+
+
+def known_connections(session: Session) -> list[str]:
+    """The CoinStats connections stored in the DB (those from environment variables or a
+    secrets backend show up through their spend, readings or gates)."""
+    query = select(Connection.conn_id).where(Connection.conn_type == CoinStatsHook.conn_type)
+    return sorted(session.scalars(query))
+
+
+def load_history(conn_id: str, *, since: datetime) -> Sequence[Reading]:
+    """The connection's credit readings since ``since``; empty when none were recorded."""
+    try:
+        from airflow_provider_coinstats.common.readings import load_history as load
+    except ImportError:  # the readings history is not part of this build
+        return []
+    return load(conn_id, since=since)  # type: ignore[no-any-return]
+
+
+def _reserve(value: Any) -> float:
+    try:
+        return float(credits_param("min_remaining_credits", value) or 0)
+    except Exception:  # an odd rendered value shows as no reserve, never breaks the page
+        return 0.0
