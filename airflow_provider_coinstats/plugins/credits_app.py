@@ -131,4 +131,4 @@ def _budget(billing_cycle_day: int, billing_timezone: str) -> CreditBudget:
     try:
         return CreditBudget(billing_cycle_day=billing_cycle_day, billing_timezone=billing_timezone)
     except (CoinStatsConfigError, ValueError) as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(error)) from None
+        raise HTTPException(422, str(error)) from None
