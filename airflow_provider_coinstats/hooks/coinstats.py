@@ -118,8 +118,16 @@ class CoinStatsHook(BaseHook):
         return self.client
 
     def get_credit_usage(self) -> CreditUsage:
-        """Credit figures of the current billing period (``GET /usage/credits``, free)."""
-        return self.client.get_credit_usage()
+        """Credit figures of the current billing period (``GET /usage/credits``, free).
+
+        Each reading also feeds the connection's readings history (see
+        :mod:`~airflow_provider_coinstats.common.readings`).
+        """
+        from airflow_provider_coinstats.common.readings import record_reading
+
+        usage = self.client.get_credit_usage()
+        record_reading(self.coinstats_conn_id, usage)
+        return usage
 
     def request(
         self,
