@@ -1,15 +1,18 @@
-"""The provider's one Airflow plugin: the CoinStats credits page in the UI.
+"""The provider's Airflow plugin, loaded in every Airflow process through the entry point
+``airflow.plugins: coinstats`` (a plugin listed only in provider info is not loaded by 3.3):
+the task spend listener, and the CoinStats credits page in the UI.
 
-Loaded through the ``airflow.plugins`` entry point in every Airflow process, task processes
-included (for listeners), so this module stays light: the FastAPI app is imported only when the
-api-server (or ``airflow plugins``) asks for ``fastapi_apps``.
+Keep this module light: every task process imports it. The page's FastAPI app is imported only
+when the api-server (or ``airflow plugins``) asks for ``fastapi_apps``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk.plugins_manager import AirflowPlugin
+from airflow.plugins_manager import AirflowPlugin
+
+from airflow_provider_coinstats.common import spend_listener
 
 #: Must match ``credits_app.URL_PREFIX`` and ``credits_app.DAG_VIEW_ROUTE`` (a unit test checks);
 #: repeated here so that building the plugin imports neither FastAPI nor the app.
@@ -44,4 +47,4 @@ class CoinStatsPlugin(AirflowPlugin):
             "url_route": DAG_VIEW_ROUTE,
         },
     ]
-    listeners: list[Any] = []
+    listeners = [spend_listener]

@@ -96,7 +96,7 @@ def overview(user: Any, session: Any, budget: CreditBudget) -> dict[str, Any]:
     )
     connections = []
     for conn_id in conn_ids:
-        history = queries.load_history(conn_id, since=start)
+        history = queries.load_history(session, conn_id, since=start)
         connections.append(
             connection_report(
                 conn_id,

@@ -3,30 +3,32 @@
 Runs inside the api-server, in the session FastAPI hands the route. Three reads:
 :func:`spend_records` (the ``coinstats_spend`` XComs of a period), :func:`waiting_gates`
 (CreditBudgetSensor task instances waiting now, with their rendered fields) and
-:func:`known_connections` (CoinStats connections in the DB). Readings history comes from
-``common.readings.load_history``, which owns its storage.
+:func:`known_connections` (CoinStats connections in the DB). Readings history is
+``common.readings``' (one Variable per connection), read here in the same session.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow.models.connection import Connection
 from airflow.models.renderedtifields import RenderedTaskInstanceFields
 from airflow.models.taskinstance import TaskInstance
+from airflow.models.variable import Variable
 from airflow.models.xcom import XComModel
 from sqlalchemy import and_, select
 
+from airflow_provider_coinstats.common import readings
 from airflow_provider_coinstats.common.gate import required_credits_value
 from airflow_provider_coinstats.common.params import credits_param
+from airflow_provider_coinstats.common.readings import HistoryPoint
 from airflow_provider_coinstats.hooks.coinstats import CoinStatsHook
 from airflow_provider_coinstats.plugins.credits_report import (
     SPEND_KEY,
     WAITING_STATES,
     Gate,
-    Reading,
     SpendRecord,
     parse_required,
     parse_spend,
@@ -47,8 +49,8 @@ def spend_records(
     dag_ids: Collection[str] | None = None,
 ) -> list[SpendRecord]:
     """The spend XComs written in ``[since, until)``; only ``dag_ids`` when given (what the user
-    may read). One indexed-column filter and one pass: a year of history is read in pieces
-    the size of one billing period."""
+    may read). Only the period's rows are read, so a year of history costs one
+    billing period's worth."""
     query = select(
         XComModel.dag_id,
         XComModel.task_id,
@@ -130,19 +132,40 @@ def waiting_gates(session: Session, *, dag_ids: Collection[str] | None = None) -
 
 
 def known_connections(session: Session) -> list[str]:
-    """The CoinStats connections stored in the DB (those from environment variables or a
-    secrets backend show up through their spend, readings or gates)."""
-    query = select(Connection.conn_id).where(Connection.conn_type == CoinStatsHook.conn_type)
-    return sorted(session.scalars(query))
+    """The CoinStats connections stored in the DB or with a readings history (connections from
+    environment variables or a secrets backend also show up through their spend or gates)."""
+    stored = session.scalars(
+        select(Connection.conn_id).where(Connection.conn_type == CoinStatsHook.conn_type)
+    )
+    histories = session.scalars(
+        select(Variable.key).where(Variable.key.startswith(readings.VARIABLE_PREFIX))
+    )
+    prefix = len(readings.VARIABLE_PREFIX)
+    return sorted({*stored, *(key[prefix:] for key in histories)})
 
 
-def load_history(conn_id: str, *, since: datetime) -> Sequence[Reading]:
-    """The connection's credit readings since ``since``; empty when none were recorded."""
+class OrmVariableStore:
+    """The readings history's Variables read in the api-server's own session (the Task SDK's
+    ``Variable`` is for task processes)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, key: str) -> str | None:
+        row = self.session.scalars(select(Variable).where(Variable.key == key)).first()
+        return None if row is None else row.val
+
+    def set(self, key: str, value: str) -> None:
+        raise NotImplementedError("the credits page only reads")
+
+
+def load_history(session: Session, conn_id: str, *, since: datetime) -> list[HistoryPoint]:
+    """The connection's credit readings since ``since``; empty when none (or only an unreadable
+    Variable) are recorded."""
     try:
-        from airflow_provider_coinstats.common.readings import load_history as load
-    except ImportError:  # the readings history is not part of this build
+        return readings.load_history(conn_id, since=since, store=OrmVariableStore(session))
+    except ValueError:  # someone else's value under our key: show no history, not an error
         return []
-    return load(conn_id, since=since)  # type: ignore[no-any-return]
 
 
 def _reserve(value: Any) -> float:

@@ -21,12 +21,14 @@ from airflow.models.base import Base
 from airflow.models.connection import Connection
 from airflow.models.renderedtifields import RenderedTaskInstanceFields
 from airflow.models.taskinstance import TaskInstance
+from airflow.models.variable import Variable
 from airflow.models.xcom import XComModel
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, insert
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from airflow_provider_coinstats.common import readings
 from airflow_provider_coinstats.plugins import credits_app, credits_queries
 
 NOW = datetime.now(UTC)
@@ -59,7 +61,7 @@ def session(engine: Any) -> Iterator[Session]:
     with sessionmaker(bind=engine)() as session:
         yield session
         session.rollback()
-        for table in (XComModel, TaskInstance, RenderedTaskInstanceFields, Connection):
+        for table in (XComModel, TaskInstance, RenderedTaskInstanceFields, Connection, Variable):
             session.query(table).delete()
         session.commit()
 
@@ -232,3 +234,24 @@ def test_spend_records_reads_a_period_on_the_orm(session: Session) -> None:
         )
         == []
     )
+
+
+def test_plan_and_remaining_come_from_the_readings_history_variable(
+    client: TestClient, session: Session
+) -> None:
+    points = [
+        readings.HistoryPoint(
+            NOW - timedelta(minutes=m), 1000 - 10 * (5 - m), 10 * (5 - m), 1000, "PRO"
+        )
+        for m in (5, 3, 1)
+    ]
+    key = readings.variable_key("coinstats_read")
+    session.add(Variable(key=key, val=readings.encode_history("coinstats_read", points)))
+    session.add(Variable(key=readings.variable_key("coinstats_broken"), val="not a history"))
+    session.commit()
+    by_id = {c["conn_id"]: c for c in client.get("/api").json()["connections"]}
+    assert set(by_id) == {"coinstats_read", "coinstats_broken"}
+    read = by_id["coinstats_read"]
+    assert (read["plan"], read["remaining"], read["total"]) == ("PRO", 960, 1000)
+    assert [v for _, v in read["history"]] == [1000, 980, 960]
+    assert by_id["coinstats_broken"]["history"] == []
