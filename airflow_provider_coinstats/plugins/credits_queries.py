@@ -1,7 +1,8 @@
 """The credits page's reads from Airflow's metadata DB, through its ORM (SQLite and Postgres alike).
 
 Runs inside the api-server, in the session FastAPI hands the route. Three reads:
-:func:`spend_records` (the ``coinstats_spend`` XComs of a period), :func:`waiting_gates`
+:func:`spend_records` (the ``coinstats_spend`` XComs of a period, with the failed tries'
+ledger), :func:`waiting_gates`
 (CreditBudgetSensor task instances waiting now, with their rendered fields) and
 :func:`known_connections` (CoinStats connections in the DB). Readings history is
 ``common.readings``' (one Variable per connection), read here in the same session.
@@ -24,6 +25,7 @@ from airflow_provider_coinstats.common import readings
 from airflow_provider_coinstats.common.gate import required_credits_value
 from airflow_provider_coinstats.common.params import credits_param
 from airflow_provider_coinstats.common.readings import HistoryPoint
+from airflow_provider_coinstats.common.spend import FAILED_TRIES_VARIABLE, parse_failed_tries
 from airflow_provider_coinstats.hooks.coinstats import CoinStatsHook
 from airflow_provider_coinstats.plugins.credits_report import (
     SPEND_KEY,
@@ -32,6 +34,7 @@ from airflow_provider_coinstats.plugins.credits_report import (
     SpendRecord,
     parse_required,
     parse_spend,
+    unique_tries,
 )
 
 if TYPE_CHECKING:
@@ -65,7 +68,7 @@ def spend_records(
     )
     if dag_ids is not None:
         query = query.where(XComModel.dag_id.in_(list(dag_ids)))
-    records = []
+    records = failed_tries(session, since=since, until=until, dag_ids=dag_ids)
     for dag_id, task_id, run_id, map_index, timestamp, value in session.execute(query):
         record = parse_spend(
             value,
@@ -76,6 +79,32 @@ def spend_records(
             timestamp=timestamp,
         )
         if record is not None:
+            records.append(record)
+    return unique_tries(records)
+
+
+def failed_tries(
+    session: Session, *, since: datetime, until: datetime, dag_ids: Collection[str] | None
+) -> list[SpendRecord]:
+    """Failed tries' spend from ``common.spend``'s ledger Variable: Airflow clears a task's
+    XComs when its next try starts, so a retried try is only there."""
+    row = session.scalars(select(Variable).where(Variable.key == FAILED_TRIES_VARIABLE)).first()
+    records = []
+    for value in parse_failed_tries(None if row is None else row.val):
+        if dag_ids is not None and value.get("dag_id") not in dag_ids:
+            continue
+        try:
+            record = parse_spend(
+                value,
+                dag_id=str(value["dag_id"]),
+                task_id=str(value["task_id"]),
+                run_id=str(value["run_id"]),
+                map_index=int(value["map_index"]),
+                timestamp=since,
+            )
+        except (KeyError, TypeError, ValueError):
+            continue  # a damaged entry: skip it, keep the page
+        if record is not None and since <= record.ended_at < until:
             records.append(record)
     return records
 

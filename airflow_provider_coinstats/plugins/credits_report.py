@@ -52,6 +52,7 @@ class SpendRecord:
     task_id: str
     run_id: str
     map_index: int
+    try_number: int
     ended_at: datetime
     state: str
     #: conn_id -> (credits, calls, endpoints)
@@ -120,10 +121,20 @@ def parse_spend(
         task_id=task_id,
         run_id=run_id,
         map_index=map_index,
+        try_number=int(_number(value.get("try_number"))),
         ended_at=_parse_time(value.get("ended_at")) or timestamp,
         state=str(value.get("state", "success")),
         connections=connections,
     )
+
+
+def unique_tries(records: Iterable[SpendRecord]) -> list[SpendRecord]:
+    """Each try once: a failed try is both in the failed-tries ledger and, until the next try
+    starts, in XCom."""
+    seen: dict[tuple[str, str, str, int, int], SpendRecord] = {}
+    for r in records:
+        seen.setdefault((r.dag_id, r.task_id, r.run_id, r.map_index, r.try_number), r)
+    return list(seen.values())
 
 
 def parse_required(rendered: Any, price: Callable[[Any], float]) -> float | None:

@@ -28,7 +28,7 @@ from sqlalchemy import create_engine, insert
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from airflow_provider_coinstats.common import readings
+from airflow_provider_coinstats.common import readings, spend
 from airflow_provider_coinstats.plugins import credits_app, credits_queries
 
 NOW = datetime.now(UTC)
@@ -255,3 +255,39 @@ def test_plan_and_remaining_come_from_the_readings_history_variable(
     assert (read["plan"], read["remaining"], read["total"]) == ("PRO", 960, 1000)
     assert [v for _, v in read["history"]] == [1000, 980, 960]
     assert by_id["coinstats_broken"]["history"] == []
+
+
+def test_failed_tries_ledger_counts_once_beside_xcom(client: TestClient, session: Session) -> None:
+    def record(try_number: int, credits: float) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "dag_id": "market",
+            "task_id": "pull",
+            "run_id": "r1",
+            "map_index": -1,
+            "try_number": try_number,
+            "state": "failed",
+            "ended_at": NOW.isoformat(),
+            "credits": credits,
+            "calls": 1,
+            "connections": {"coinstats_default": {"credits": credits, "calls": 1}},
+        }
+
+    # Try 1 failed and was retried (its XCom is gone); try 2 failed too and is still in XCom.
+    ledger = {"version": 1, "records": [record(1, 5), record(2, 7), {"broken": True}]}
+    session.add(Variable(key=spend.FAILED_TRIES_VARIABLE, val=json.dumps(ledger)))
+    session.execute(
+        insert(XComModel).values(
+            dag_run_id=next(RUN_IDS),
+            task_id="pull",
+            map_index=-1,
+            key="coinstats_spend",
+            dag_id="market",
+            run_id="r1",
+            value=json.dumps(record(2, 7)),
+            timestamp=NOW,
+        )
+    )
+    session.commit()
+    [conn] = client.get("/api").json()["connections"]
+    assert (conn["spend"]["credits"], conn["spend"]["failed_credits"]) == (12, 12)
