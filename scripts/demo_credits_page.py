@@ -143,12 +143,12 @@ def api_server(env: dict[str, str], port: int) -> Iterator[str]:
     with log.open("w") as out:
         server = subprocess.Popen(["airflow", "api-server"], env=server_env, stdout=out, stderr=out)
         try:
-            deadline = time.monotonic() + 180
+            deadline = time.monotonic() + 600
             while True:
                 if server.poll() is not None:
                     raise SystemExit(f"the api-server stopped; see {log}")
                 if time.monotonic() > deadline:
-                    raise SystemExit(f"the api-server did not answer within 180 s; see {log}")
+                    raise SystemExit(f"the api-server did not answer within 600 s; see {log}")
                 try:
                     urllib.request.urlopen(f"{base}/api/v2/version", timeout=10).close()
                     break

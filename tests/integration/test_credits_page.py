@@ -76,10 +76,10 @@ def server(ran: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     process = subprocess.Popen([AIRFLOW, "api-server"], env=env, stdout=out, stderr=out)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 600
         while True:
             assert process.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "the api-server did not answer within 180 s"
+            assert time.monotonic() < deadline, "the api-server did not answer within 600 s"
             try:
                 urllib.request.urlopen(f"{base}/api/v2/version", timeout=10).close()
                 break
