@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -112,6 +113,9 @@ def serve(env: dict[str, str], port: int, *, charged: float | None, check_only: 
         if check_only:
             return 0
         step(f"open {base}/plugin/coinstats-credits (Ctrl-C stops the api-server)")
+        # A `kill` stops the api-server too (SystemExit runs the cleanup; a background job
+        # started from a script ignores Ctrl-C's SIGINT).
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         try:
             while True:
                 time.sleep(3600)

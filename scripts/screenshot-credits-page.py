@@ -15,7 +15,6 @@ import argparse
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,7 +70,7 @@ def shoot(base: str, out: Path, dag_out: Path) -> None:
             frame = page.frame_locator("iframe").first
             frame.locator("h1", has_text="CoinStats credits").wait_for(timeout=180_000)
             frame.locator("svg.chart.remaining").first.wait_for(timeout=60_000)
-            time.sleep(1)  # let the UI's own fonts and nav settle before the picture
+            page.wait_for_load_state("networkidle", timeout=180_000)  # the UI's nav and fonts
             page.screenshot(path=str(out))
             print(f"wrote {out}")
             page.goto(
@@ -79,7 +78,7 @@ def shoot(base: str, out: Path, dag_out: Path) -> None:
                 timeout=180_000,
             )
             page.frame_locator("iframe").first.locator("h1").wait_for(timeout=180_000)
-            time.sleep(1)
+            page.wait_for_load_state("networkidle", timeout=180_000)
             page.screenshot(path=str(dag_out))
             print(f"wrote {dag_out}")
         finally:

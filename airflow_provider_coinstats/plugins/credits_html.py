@@ -127,7 +127,7 @@ def _connection_card(c: Mapping[str, Any], links: Mapping[str, str]) -> str:
         else '<p class="empty">Nothing spent this period.</p>'
     )
     dag_bars = [(d["dag_id"], d["credits"]) for d in spend["by_dag"]]
-    task_bars = [(f"{t['dag_id']}.{t['task_id']}", t["credits"]) for t in spend["by_task"]]
+    task_bars = [(t["task_id"], t["credits"]) for t in spend["by_task"]]  # DAGs: the table
     return (
         f'<div class="card" id="conn-{escape(c["conn_id"])}"><h2>{escape(c["conn_id"])}</h2>'
         f"{_figures(figures)}{meter}{forecast_line}"
@@ -204,7 +204,7 @@ def _gates_table(gates: Sequence[Mapping[str, Any]]) -> str:
 
 def _line_chart(c: Mapping[str, Any]) -> str:
     """Remaining credits over the period (solid), the forecast (dashed), the period end."""
-    width, height, left, bottom, top, right = 640, 200, 56, 22, 10, 12
+    width, height, left, bottom, top, right = 1000, 260, 56, 22, 10, 12
     start = _ts(c["period"]["start"])
     end = _ts(c["period"]["end"])
     points = [(_ts(at), value) for at, value in c["history"]]
@@ -265,7 +265,7 @@ def _bars(rows: Sequence[tuple[str, float]], what: str) -> str:
     rows = [r for r in rows if r[1] > 0][:15]
     if not rows:
         return ""
-    width, bar, gap, label_w = 420, 16, 6, 170
+    width, bar, gap, label_w = 560, 16, 6, 260
     height = len(rows) * (bar + gap) + gap
     top = max(v for _, v in rows)
     parts = [
@@ -275,7 +275,7 @@ def _bars(rows: Sequence[tuple[str, float]], what: str) -> str:
     for i, (name, value) in enumerate(rows):
         y0 = gap + i * (bar + gap)
         w = max(1.0, value / top * (width - label_w - 60))
-        label = name if len(name) <= 26 else name[:25] + "…"
+        label = name if len(name) <= 38 else name[:37] + "…"
         parts.append(
             f'<text x="{label_w - 6}" y="{y0 + 12}" text-anchor="end">{escape(label)}'
             f"<title>{escape(name)}</title></text>"
