@@ -151,3 +151,14 @@ def recorded_history(airflow: RealAirflow) -> list[tuple[str, float]]:
     assert done.returncode == 0, done.stderr[-2000:]
     [text] = [line for line in done.stdout.splitlines() if line.startswith("{")]
     return [(p.at.isoformat(), p.remaining) for p in parse_history(text)]
+
+
+def test_the_dag_view_shows_that_dags_spend(ran: Any, server: str, token: str) -> None:
+    charged = ran[1]
+    status, body = _get(f"{server}{PAGE}/dag/{DAG_ID}/api", token)
+    assert status == 200, body
+    report = json.loads(body)
+    assert report["connections"]["coinstats_default"]["credits"] == charged
+    assert len(report["runs"]) == 1
+    status, html = _get(f"{server}{PAGE}/dag/{DAG_ID}", token)
+    assert status == 200 and "pull_coins" in html
