@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,14 @@ from airflow_provider_coinstats.common.spend import (
 )
 from airflow_provider_coinstats.testing.sandbox import Sandbox
 from tests.conftest import TEST_KEY, connection_json
-from tests.integration.conftest import RealAirflow
+from tests.integration.conftest import AIRFLOW, RealAirflow
+from tests.integration.test_deferrable_e2e import (  # the real deployment, started per test
+    DEADLINE_SECONDS,
+    Deployment,
+    deployment,
+)
+
+__all__ = ["deployment"]  # a fixture: used by name
 
 pytestmark = pytest.mark.integration
 
@@ -137,3 +146,53 @@ def test_task_spend_equals_the_sandbox_charge_and_readings_are_kept(
     assert history[-1].remaining == 55_000 - charged
     assert history[-1].subscription == "PRO"
     assert TEST_KEY not in json.dumps(records) + json.dumps(ledger)
+
+
+def test_the_triggerers_shared_poller_records_readings(
+    deployment: Deployment, sandbox: Sandbox
+) -> None:
+    """A deferred gate (real scheduler, triggerer, api-server): the worker's reading and then
+    the triggerer's, once the figures change, land in the connection's history."""
+    sandbox.set_credits(used=99_000)  # 1,000 left, the gate needs 5,000
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    deployment.wait_for(
+        "the gate to defer", lambda: deployment.task_state() == "deferred" or None, deadline
+    )
+    deployment.wait_for(
+        "the scheduler to see the worker exit after deferring",
+        lambda: (
+            "Received executor event with state success" in deployment.output("scheduler") or None
+        ),
+        deadline,
+    )
+    deployment.wait_for(
+        "the triggerer to read credits",
+        lambda: sandbox.count(path="/usage/credits") >= 2 or None,
+        deadline,
+    )
+    sandbox.set_credits(used=10_000)
+    state = deployment.wait_for(
+        "the run to finish",
+        lambda: state if (state := deployment.run_state()) in ("success", "failed") else None,
+        deadline,
+    )
+    assert state == "success", deployment.output("scheduler")[-3000:]
+    got = subprocess.run(
+        [AIRFLOW, "variables", "get", variable_key("coinstats_default")],
+        env=deployment.env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    history = parse_history(got.stdout.strip().splitlines()[-1])
+    remaining = [point.remaining for point in history]
+    # The worker read 1,000 before deferring; only the triggerer read the 90,000 (the resumed
+    # task decides on the trigger's event, it reads nothing).
+    assert remaining[0] == 1_000 and remaining[-1] == 90_000, remaining
+    logs = "".join(
+        path.read_text(errors="replace")
+        for path in (deployment.home / "logs").rglob("*")
+        if path.is_file()
+    )
+    assert "could not record a credit reading" not in logs + deployment.output("triggerer")
