@@ -28,6 +28,7 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -185,6 +186,23 @@ _lock = threading.Lock()
 # Per connection: (time.monotonic() of the last write, the figures written).
 _written: dict[str, tuple[float, tuple[Credits, Credits, Credits, str]]] = {}
 _warned = False
+#: Per connection, the latest readings this process saw (all of them, written or not): what a
+#: waiting gate's forecast reads without any I/O.
+RECENT_KEEP = 500
+_recent: dict[str, deque[HistoryPoint]] = {}
+
+
+def _remember(conn_id: str, point: HistoryPoint) -> None:
+    with _lock:
+        recent = _recent.setdefault(conn_id, deque(maxlen=RECENT_KEEP))
+        if not recent or recent[-1].at < point.at:
+            recent.append(point)
+
+
+def recent_readings(conn_id: str) -> list[HistoryPoint]:
+    """The readings of ``conn_id`` this process took lately, oldest first."""
+    with _lock:
+        return list(_recent.get(conn_id, ()))
 
 
 def _due(conn_id: str, figures: tuple[Credits, Credits, Credits, str]) -> bool:
@@ -215,6 +233,7 @@ def record_reading(
     """
     global _warned
     point = HistoryPoint.from_usage(usage, at or datetime.now(UTC))
+    _remember(conn_id, point)
     with _lock:
         if not _due(conn_id, point.figures()):
             return False
@@ -254,13 +273,14 @@ async def arecord_reading(conn_id: str, usage: CreditUsage, at: datetime | None 
     Decided without I/O when no write is due; a due write runs on asgiref's thread: the Task
     SDK's sync calls reach the triggerer's supervisor safely only from there on Airflow 3.2.
     """
-    figures = (usage.remaining_credits, usage.used_credits, usage.total_credits, usage.subscription)
+    point = HistoryPoint.from_usage(usage, at or datetime.now(UTC))
+    _remember(conn_id, point)
     with _lock:
-        if not _due(conn_id, figures):
+        if not _due(conn_id, point.figures()):
             return
     from asgiref.sync import sync_to_async
 
-    await sync_to_async(record_reading)(conn_id, usage, at)
+    await sync_to_async(record_reading)(conn_id, usage, point.at)
 
 
 def load_history(
@@ -279,4 +299,5 @@ def reset_recording() -> None:
     global _warned
     with _lock:
         _written.clear()
+        _recent.clear()
         _warned = False

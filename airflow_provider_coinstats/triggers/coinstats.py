@@ -103,7 +103,7 @@ class CreditBudgetTrigger(BaseTrigger):
         # the worker's exit in Airflow's scheduler and fail the task (apache/airflow#67287).
         await asyncio.sleep(self.poke_interval)
         poller = acquire_poller(self.coinstats_conn_id, CoinStatsHook.aclient)
-        waits = WaitLog(self.coinstats_conn_id, self.log)
+        waits = WaitLog(self.coinstats_conn_id, self.log, budget=self.budget)
         try:
             failures = 0
             while True:

@@ -220,3 +220,33 @@ def test_failed_try_ledger_merges_idempotently_and_stays_bounded() -> None:
     assert many[-1]["try_number"] == spend.FAILED_TRIES_KEEP + 4
     assert parse_failed_tries("not json") == []
     assert parse_failed_tries(json.dumps({"version": 1, "records": many[:2]})) == many[:2]
+
+
+def test_the_listener_is_registered_through_the_plugin_entry_point() -> None:
+    from importlib.metadata import entry_points
+
+    from airflow.sdk.listener import get_listener_manager
+
+    from airflow_provider_coinstats.common import spend_listener
+    from airflow_provider_coinstats.plugins.coinstats import CoinStatsPlugin
+
+    (point,) = [e for e in entry_points(group="airflow.plugins") if e.name == "coinstats"]
+    assert point.load() is CoinStatsPlugin
+    assert CoinStatsPlugin.name == "coinstats"
+    assert spend_listener in CoinStatsPlugin.listeners
+    # The task runner's own listener manager loads it (what task processes call).
+    assert spend_listener in get_listener_manager().pm.get_plugins()
+
+
+def test_the_listener_resets_at_task_start_and_records_at_task_end(
+    coinstats_conn: Sandbox,
+) -> None:
+    from airflow_provider_coinstats.common import spend_listener
+
+    METER.add("coinstats_default", "GET /coins", 2)  # left over from an earlier task
+    ti = FakeTI()
+    spend_listener.on_task_instance_running(previous_state=None, task_instance=ti)
+    CoinStatsHook().request("GET", "/fiats")
+    spend_listener.on_task_instance_failed(previous_state=None, task_instance=ti, error=None)
+    record = ti.pushed["coinstats_spend"]
+    assert (record["credits"], record["calls"], record["state"]) == (1, 1, "failed")
