@@ -144,12 +144,20 @@ class WaitLog:
     :param conn_id: the connection, named in the hint.
     :param log: the task's or the trigger's logger (structlog or stdlib, by Airflow version).
     :param clock: monotonic seconds (a seam for tests).
+    :param budget: the gate's budget; given, the summary adds the credit forecast for its
+        billing period (:func:`forecast_note`).
     """
 
     def __init__(
-        self, conn_id: str, log: Any, *, clock: Callable[[], float] = time.monotonic
+        self,
+        conn_id: str,
+        log: Any,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        budget: CreditBudget | None = None,
     ) -> None:
         self.conn_id = conn_id
+        self.budget = budget
         self.log = log
         self.clock = clock
         self.checks = 0
@@ -169,11 +177,13 @@ class WaitLog:
         if news != self._last_news:
             self.log.info("%s", reason)
         elif now - self._last_line_at >= SUMMARY_EVERY_SECONDS:
+            note = None if self.budget is None else forecast_note(self.conn_id, self.budget)
             self.log.info(
-                "still waiting after %d checks over %s: %s",
+                "still waiting after %d checks over %s: %s%s",
                 self.checks,
                 _duration(now - self._started),
                 reason,
+                f"; {note}" if note else "",
             )
         else:
             return
@@ -197,6 +207,23 @@ class WaitLog:
                 self.conn_id,
                 self._unreachable,
             )
+
+
+def forecast_note(conn_id: str, budget: CreditBudget | None = None) -> str | None:
+    """The credit forecast for a waiting gate's summary line, from the readings this process
+    took of ``conn_id`` (no I/O: it runs in the triggerer's loop too); None before two."""
+    from airflow_provider_coinstats.common.readings import recent_readings
+    from airflow_provider_coinstats.credits.forecast import forecast
+
+    readings = recent_readings(conn_id)
+    if len(readings) < 2:
+        return None
+    billing = budget or CreditBudget()
+    return forecast(
+        readings,
+        billing_cycle_day=billing.billing_cycle_day,
+        billing_timezone=billing.billing_timezone,
+    ).describe()
 
 
 def _duration(seconds: float) -> str:

@@ -152,7 +152,7 @@ class CreditBudgetSensor(BaseSensorOperator):
         from airflow_provider_coinstats.common.gate import WaitLog
 
         # Lives as long as the sensor object: across the pokes of one poke-mode run.
-        return WaitLog(self.coinstats_conn_id, self.log)
+        return WaitLog(self.coinstats_conn_id, self.log, budget=self._budget())
 
     def poke(self, context: Context) -> PokeReturnValue:
         from airflow_provider_coinstats.common.gate import (

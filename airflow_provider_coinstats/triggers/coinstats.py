@@ -118,7 +118,7 @@ class CreditBudgetTrigger(BaseTrigger):
         await asyncio.sleep(self.poke_interval)
         reserving = self.claim is not None
         poller = acquire_poller(self.coinstats_conn_id, CoinStatsHook.aclient, reserving=reserving)
-        waits = WaitLog(self.coinstats_conn_id, self.log)
+        waits = WaitLog(self.coinstats_conn_id, self.log, budget=self.budget)
         try:
             failures = 0
             judged: float | None = None  # monotonic time of the last reading judged
