@@ -28,7 +28,7 @@ DAGS = ROOT / "example_dags"
 SANDBOX_KEY = "sandbox-key"  # the sandbox's default key
 #: The lines a person wants from the verbose `dags test` log: our own, and errors.
 WANTED = re.compile(
-    r"CoinStats |credits left|waiting:|passed:|impossible:|credits? (cost|spent)|"
+    r"CoinStats |credits left|waiting:|passed:|impossible:|credits? (cost|spent)|spent \d|"
     r"Marking task as|ERROR|Error:"
 )
 #: How a credit gate logs a decision to wait.

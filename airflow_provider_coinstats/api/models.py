@@ -12,6 +12,7 @@ from airflow_provider_coinstats.api.exceptions import (
     CoinStatsInconsistentCreditsError,
     CoinStatsResponseError,
 )
+from airflow_provider_coinstats.api.validation import is_number
 
 Credits = int | float
 
@@ -35,13 +36,12 @@ def _credits(payload: Mapping[str, Any], field: str) -> Credits:
             f"fields present: {sorted(payload)[:10]}"
         )
     value = payload[field]
-    # bool is an int in Python; a JSON true is not a credit count.
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if not is_number(value):  # a JSON true is not a credit count
         raise CoinStatsResponseError(
             f"CoinStats /usage/credits field {field!r} should be a number, got "
             f"{type(value).__name__} {str(value)[:40]!r}"
         )
-    if value != value or value in (float("inf"), float("-inf")):  # NaN or infinite
+    if not math.isfinite(value):
         raise CoinStatsResponseError(f"CoinStats /usage/credits field {field!r} is {value!r}")
     return whole(value)
 

@@ -21,6 +21,7 @@ from airflow_provider_coinstats.api.exceptions import (
     CoinStatsInconsistentCreditsError,
 )
 from airflow_provider_coinstats.api.models import CreditUsage
+from airflow_provider_coinstats.api.validation import number
 from airflow_provider_coinstats.common.params import credits_param
 from airflow_provider_coinstats.credits.budget import BudgetDecision, CreditBudget
 from airflow_provider_coinstats.credits.estimates import estimate_plan
@@ -84,12 +85,9 @@ def build_budget(
     price_overrides: Mapping[str, float] | None = None,
 ) -> CreditBudget:
     """A validated budget from (rendered) gate parameters; errors name the parameter."""
-    try:
-        ratio = float(min_remaining_ratio)
-    except (TypeError, ValueError):
-        raise CoinStatsConfigError(
-            f"min_remaining_ratio must be a fraction between 0 and 1, got {min_remaining_ratio!r}"
-        ) from None
+    # A rendered template is a string: read it as a number here (float() would also take True
+    # as 1.0, a 100% reserve); the budget checks the range.
+    ratio = number("min_remaining_ratio", min_remaining_ratio, strings=True)
     try:
         return CreditBudget(
             required_credits=required_credits_value(required_credits, price_overrides),

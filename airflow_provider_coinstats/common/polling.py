@@ -37,6 +37,7 @@ from airflow_provider_coinstats.api.exceptions import (
     CoinStatsTimeoutError,
 )
 from airflow_provider_coinstats.api.models import CreditUsage
+from airflow_provider_coinstats.common.readings import arecord_reading
 
 ClientFactory = Callable[[str], Awaitable[CoinStatsClient]]
 
@@ -109,6 +110,8 @@ class SharedCreditPoller:
             self._discard_if_unused()  # the last user may have left while we waited
         reading = Reading(usage, error, pendulum.now("UTC"), time.monotonic())
         self._last = reading
+        if usage is not None:  # feeds the readings history; writes only when one is due
+            await arecord_reading(self.conn_id, usage, reading.checked_at)
         return reading
 
     async def _ask(self, client: CoinStatsClient) -> CreditUsage:

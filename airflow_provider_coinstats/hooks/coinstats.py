@@ -90,7 +90,7 @@ class CoinStatsHook(BaseHook):
         conn = await get_async_connection(coinstats_conn_id, cls)
         config = cls.config_from_connection(conn, await get_async_extra_dejson(conn))
         await amask_secret(config.api_key)
-        return CoinStatsClient(config)
+        return cls._metered(CoinStatsClient(config))
 
     @cached_property
     def client(self) -> CoinStatsClient:
@@ -102,15 +102,32 @@ class CoinStatsHook(BaseHook):
         config = self.config_from_connection(conn, conn.extra_dejson)
         # The worker masks connection passwords itself; the CLI and the API server do not.
         mask_secret(config.api_key)
-        return CoinStatsClient(config)
+        return self._metered(CoinStatsClient(config))
+
+    @staticmethod
+    def _metered(client: CoinStatsClient) -> CoinStatsClient:
+        """Price every request the client sends into the task's spend meter, whoever calls it
+        (our operators, the sensor, a user's ``hook.request`` or ``hook.client``)."""
+        from airflow_provider_coinstats.common.spend import meter_client
+
+        meter_client(client)
+        return client
 
     def get_conn(self) -> CoinStatsClient:
         """Airflow's generic accessor: the configured :class:`CoinStatsClient`."""
         return self.client
 
     def get_credit_usage(self) -> CreditUsage:
-        """Credit figures of the current billing period (``GET /usage/credits``, free)."""
-        return self.client.get_credit_usage()
+        """Credit figures of the current billing period (``GET /usage/credits``, free).
+
+        Each reading also feeds the connection's readings history (see
+        :mod:`~airflow_provider_coinstats.common.readings`).
+        """
+        from airflow_provider_coinstats.common.readings import record_reading
+
+        usage = self.client.get_credit_usage()
+        record_reading(self.coinstats_conn_id, usage)
+        return usage
 
     def request(
         self,

@@ -25,6 +25,7 @@ def test_every_bench_script_is_covered() -> None:
 
 
 SCRIPTS = [
+    "credits_page.py",
     "fault_matrix.py",
     "parse_cost.py",
     "trigger_fanout.py",

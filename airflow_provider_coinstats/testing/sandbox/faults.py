@@ -13,6 +13,7 @@ import threading
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Literal, TypeGuard, get_args
 
+from airflow_provider_coinstats.api.validation import is_number
 from airflow_provider_coinstats.credits.estimates import normalize_path
 
 if TYPE_CHECKING:
@@ -164,9 +165,8 @@ def _valid_retry_after(value: object) -> bool:
 
 
 def _is_int(value: object) -> bool:
-    # bool is an int in Python; status=True is a mistake.
-    return isinstance(value, int) and not isinstance(value, bool)
+    return is_number(value) and isinstance(value, int)
 
 
 def _is_number(value: object) -> TypeGuard[int | float]:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return is_number(value) and math.isfinite(value)

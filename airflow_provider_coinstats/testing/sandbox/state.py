@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from airflow_provider_coinstats.api.validation import is_number
 from airflow_provider_coinstats.credits.estimates import normalize_path
 
 if TYPE_CHECKING:
@@ -260,10 +261,4 @@ class SandboxCore:
 
 
 def _is_credits(value: object) -> bool:
-    # bool is an int in Python; used=True is a mistake.
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value >= 0
-    )
+    return is_number(value) and math.isfinite(value) and value >= 0

@@ -1,11 +1,15 @@
-"""What a waiting gate writes to its log (WaitLog), with a fake clock and a recording logger."""
+"""What a waiting gate writes to its log (WaitLog), with a fake clock and a recording logger;
+and how it reads rendered budget parameters (build_budget)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_coinstats.common.gate import SUMMARY_EVERY_SECONDS, WaitLog
+import pytest
+
+from airflow_provider_coinstats.common.gate import SUMMARY_EVERY_SECONDS, WaitLog, build_budget
 from airflow_provider_coinstats.exceptions import (
+    CoinStatsConfigError,
     CoinStatsConnectionError,
     CoinStatsServerError,
     CoinStatsTimeoutError,
@@ -90,3 +94,25 @@ def test_an_unreachable_host_gets_one_hint_after_three_connection_failures_in_a_
         "row; if this persists, check the connection's Base URL (host): a mistyped host fails "
         "exactly like this"
     ]
+
+
+@pytest.mark.parametrize(
+    ("ratio", "expected"), [(0.25, 0.25), ("0.25", 0.25), (" 0.1 ", 0.1), (0, 0)]
+)
+def test_build_budget_reads_a_rendered_ratio_as_a_number(ratio: object, expected: float) -> None:
+    assert build_budget(min_remaining_ratio=ratio).min_remaining_ratio == expected
+
+
+@pytest.mark.parametrize(
+    ("ratio", "named"),
+    [
+        (True, "True and False are not numbers"),  # float(True) would be a 100% reserve
+        ("10%", "'10%'"),
+        ("nan", "'nan'"),
+        (10, "from 0 to 1, got 10"),
+    ],
+)
+def test_build_budget_refuses_a_ratio_that_is_not_a_fraction(ratio: object, named: str) -> None:
+    with pytest.raises(CoinStatsConfigError, match="min_remaining_ratio") as caught:
+        build_budget(min_remaining_ratio=ratio)
+    assert named in str(caught.value)
