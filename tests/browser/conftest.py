@@ -31,7 +31,7 @@ import pytest
 
 from airflow_provider_coinstats.testing.sandbox import Sandbox
 from tests.conftest import connection_json
-from tests.integration.conftest import LOADED_MACHINE_ENV, RealAirflow
+from tests.integration.conftest import EXAMPLE_DAGS, LOADED_MACHINE_ENV, RealAirflow
 from tests.integration.test_deferrable_e2e import Deployment, free_port
 
 if TYPE_CHECKING:
@@ -54,6 +54,9 @@ STARTUP_DEADLINE_SECONDS = 600
 #: Playwright's bound for one browser action or expectation: pages of the UI load in a second or
 #: two when idle; a loaded machine with Airflow's four processes can take many times that.
 UI_TIMEOUT_MS = 120_000
+#: The example DAGs, unpaused when parsed: the scheduler runs each once at start while the first
+#: browser steps go on, so their spend is on the credits page by the time it is read.
+EXAMPLE_DAG_IDS = tuple(sorted(path.stem for path in EXAMPLE_DAGS.glob("example_*.py")))
 T = TypeVar("T")
 
 _screenshot_folders: list[Path] = []
@@ -238,6 +241,8 @@ def airflow_ui(
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
         "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
         "AIRFLOW_CONN_COINSTATS_DEFAULT": connection_json(browser_sandbox.url, key=SANDBOX_KEY),
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW_VAR_COINSTATS_OUTPUT_ROOT": f"file://{home / 'coins'}",  # the market pull's files
         **LOADED_MACHINE_ENV,
     }
     cli.env = env
