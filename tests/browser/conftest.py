@@ -8,13 +8,15 @@ two to start on a loaded 2-core machine). Everything started is stopped by PID a
 when a step fails or the run is interrupted (SIGTERM is turned into KeyboardInterrupt so pytest's
 teardown runs).
 
-Screenshots go to ``tests/browser/screenshots/<test name>/``; the run's summary prints the folders.
+Screenshots go to ``tests/browser/screenshots/<test name>/`` (or under
+``$COINSTATS_BROWSER_SCREENSHOTS``); the run's summary prints the folders.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import secrets
 import shutil
@@ -44,7 +46,11 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
 ]
-SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+#: Where the screenshots go; COINSTATS_BROWSER_SCREENSHOTS moves them (e.g. for two runs at once).
+SCREENSHOTS = Path(
+    os.environ.get("COINSTATS_BROWSER_SCREENSHOTS")
+    or Path(__file__).resolve().parent / "screenshots"
+)
 #: The sandbox's key; the one a user types into the connection form.
 SANDBOX_KEY = "sandbox-key"
 USERNAME = "admin"
