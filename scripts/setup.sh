@@ -29,6 +29,19 @@ if [ -z "$UV" ]; then
   UV=.cache/uv-bootstrap/bin/uv
 fi
 
+# The browser tests (tests/browser) drive Debian's chromium: Playwright cannot download a browser
+# here. Installed when missing and we are root; otherwise those tests skip and say what is missing.
+if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "==> installing Debian's chromium for the browser tests (apt-get)"
+  mkdir -p .cache
+  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+    >.cache/apt-chromium.log 2>&1; then
+    tail -n 5 .cache/apt-chromium.log >&2
+    echo "warning: could not install chromium (log: .cache/apt-chromium.log);" \
+      "the browser tests will skip" >&2
+  fi
+fi
+
 stamp="$VENV/.installed-airflow-$AIRFLOW_VERSION"
 if [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ] && [ "$stamp" -nt scripts/constraints ]; then
   exit 0  # already set up for this Airflow version and these dependencies
