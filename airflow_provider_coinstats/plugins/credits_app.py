@@ -111,7 +111,13 @@ def overview(user: Any, session: Any, budget: CreditBudget) -> dict[str, Any]:
         "generated_at": now.isoformat(),
         "period": {"start": start.isoformat(), "end": end.isoformat()},
         "connections": connections,
-        "links": {"dag": "/dags/{dag_id}/plugin/" + DAG_VIEW_ROUTE},
+        # "dag": the DAG's tab in the Airflow UI; "dag_page": this app's own per-DAG page, which
+        # the overview links to: the UI shows plugin views in a sandboxed iframe, out of which a
+        # link cannot navigate the UI around it.
+        "links": {
+            "dag": "/dags/{dag_id}/plugin/" + DAG_VIEW_ROUTE,
+            "dag_page": URL_PREFIX + "/dag/{dag_id}",
+        },
     }
 
 

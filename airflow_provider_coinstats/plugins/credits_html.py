@@ -113,10 +113,10 @@ def _connection_card(c: Mapping[str, Any], links: Mapping[str, str]) -> str:
     if forecast and forecast.get("text"):
         late = " late" if forecast.get("before_period_end") else ""
         forecast_line = f'<p class="forecast{late}">{escape(forecast["text"])}</p>'
-    dag_link = links["dag"]
+    dag_link = links.get("dag_page", links["dag"])
     by_dag = "".join(
-        f'<tr><td><a href="{escape(dag_link.format(dag_id=quote(d["dag_id"], safe="")))}" '
-        f'target="_top">{escape(d["dag_id"])}</a></td><td class="n">{_n(d["credits"])}</td>'
+        f'<tr><td><a href="{escape(dag_link.format(dag_id=quote(d["dag_id"], safe="")))}">'
+        f'{escape(d["dag_id"])}</a></td><td class="n">{_n(d["credits"])}</td>'
         f'<td class="n">{_n(d["calls"])}</td><td class="n">{d["runs"]}</td></tr>'
         for d in spend["by_dag"]
     )
