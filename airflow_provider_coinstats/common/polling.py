@@ -94,6 +94,7 @@ class SharedCreditPoller:
         self._last: Reading | None = None
         self._in_flight: asyncio.Future[Reading] | None = None  # a reading being taken
         self._request: asyncio.Future[CreditUsage] | None = None  # its HTTP request
+        self._request_sent_at = 0.0  # epoch seconds the last request went out
         self.users = 0
         self.requests_sent = 0
         # The reservation ledger (used only while a reserving trigger is registered).
@@ -195,7 +196,9 @@ class SharedCreditPoller:
                 self._client = await self._build_client()
             usage = await self._ask(self._client)
             if self.ledger_users > 0:
-                await self._sync_ledger(usage, read_at=pendulum.now("UTC").timestamp())
+                # When the request went out, not when it came back: a reservation whose work
+                # finished in between must not end on a figure that may predate its spend.
+                await self._sync_ledger(usage, read_at=self._request_sent_at)
         except CoinStatsError as exc:
             error = exc
             if isinstance(exc, CoinStatsAuthError):
@@ -221,6 +224,7 @@ class SharedCreditPoller:
                     max_workers=1, thread_name_prefix=f"coinstats-credits-{self.conn_id}"
                 )
             self.requests_sent += 1
+            self._request_sent_at = pendulum.now("UTC").timestamp()
             self._request = asyncio.get_running_loop().run_in_executor(
                 self._executor, functools.partial(client.get_credit_usage, retry=False)
             )

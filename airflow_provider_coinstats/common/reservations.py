@@ -16,7 +16,10 @@ A reservation ends, whichever comes first:
   no gate reserved for ends reservations early too: the ledger cannot tell whose credits moved.
 - *finished*: every task directly downstream of the gate has succeeded or failed (the task
   listener), or the gate's DAG run has ended (the scheduler's DAG run listener; it also covers
-  downstream tasks that were skipped or never ran).
+  downstream tasks that were skipped or never ran). The reservation then still holds until the
+  first reading *sent after* the work finished has been settled: a reading from before may not
+  show that work's spend yet, and releasing on it would let another gate pass on credits already
+  gone. A rise in that reading is taken off finished reservations first: their work is done.
 - *expired*: ``reservation_timeout`` seconds after it was made (default one hour).
 
 Guarantee: inside one triggerer every deferred gate of a connection decides on the in-memory
@@ -68,6 +71,8 @@ class Reservation:
     dag_id: str = ""
     run_id: str = ""
     waiting_for: list[str] = field(default_factory=list)
+    #: When the gated work finished (epoch seconds); held until a reading sent after it.
+    finished_at: float | None = None
 
 
 @dataclass
@@ -84,9 +89,11 @@ class Ledger:
 
         :param used: the reading's ``usedCredits``.
         :param now: the time to judge expiry at (epoch seconds; default now).
-        :param read_at: when the reading was taken: a reading older than the one the ledger
-            last settled on (another process read later) settles nothing, so a stale figure is
-            never taken for a new billing period and the next rise is not counted twice.
+        :param read_at: when the reading's request was sent (default ``now``): a reading
+            older than the one the ledger last settled on (another process read later) settles
+            nothing, so a stale figure is never taken for a new billing period and the next rise
+            is not counted twice; and a finished reservation ends only on a reading sent after
+            its work finished.
         """
         now = time.time() if now is None else now
         changed = False
@@ -94,20 +101,30 @@ class Ledger:
             if reservation.expires_at <= now:
                 del self.reservations[holder]
                 changed = True
-        if read_at is not None:
-            if self.seen_at is not None and read_at < self.seen_at:
-                return changed
-            self.seen_at = read_at
+        sent_at = now if read_at is None else read_at
+        if self.seen_at is not None and sent_at < self.seen_at:
+            return changed
+        self.seen_at = sent_at
         if self.seen_used is None or used < self.seen_used:
             # First reading, or a new billing period (usage reset): nothing to attribute.
             changed = changed or self.seen_used != used
             self.seen_used = used
-            return changed
-        rise = used - self.seen_used
-        if rise <= 0:
-            return changed
-        self.seen_used = used
-        for reservation in sorted(self.reservations.values(), key=lambda r: r.made_at):
+        elif used > self.seen_used:
+            self._take_off(used - self.seen_used)
+            self.seen_used = used
+            changed = True
+        # This reading was sent after these reservations' work finished: it shows their spend.
+        for holder, reservation in list(self.reservations.items()):
+            if reservation.finished_at is not None and reservation.finished_at < sent_at:
+                del self.reservations[holder]
+                changed = True
+        return changed
+
+    def _take_off(self, rise: float) -> None:
+        """Credits spent since the last reading: off the finished reservations first (their
+        work is done), then the oldest; a partial rise shrinks one."""
+        order = sorted(self.reservations.values(), key=lambda r: (r.finished_at is None, r.made_at))
+        for reservation in order:
             taken = min(reservation.credits, rise)
             reservation.credits -= taken
             rise -= taken
@@ -115,7 +132,6 @@ class Ledger:
                 del self.reservations[reservation.holder]
             if rise <= 0:
                 break
-        return True
 
     def held_by_others(self, holder: str) -> tuple[float, int]:
         """Credits reserved by every gate but ``holder``, and how many gates hold them."""
@@ -141,27 +157,34 @@ class Ledger:
         self.reservations[holder] = reservation
         return reservation
 
-    def task_finished(self, dag_id: str, run_id: str, task_id: str) -> bool:
-        """A task of a run finished: the gates waiting only for it release."""
+    def task_finished(
+        self, dag_id: str, run_id: str, task_id: str, now: float | None = None
+    ) -> bool:
+        """A task of a run finished: the gates waiting only for it are finished, and release
+        at the first reading sent after now."""
+        now = time.time() if now is None else now
         changed = False
-        for holder, reservation in list(self.reservations.items()):
+        for reservation in self.reservations.values():
             if (reservation.dag_id, reservation.run_id) != (dag_id, run_id):
                 continue
             if task_id in reservation.waiting_for:
                 reservation.waiting_for.remove(task_id)
                 changed = True
-                if not reservation.waiting_for:
-                    del self.reservations[holder]
+                if not reservation.waiting_for and reservation.finished_at is None:
+                    reservation.finished_at = now
         return changed
 
-    def run_ended(self, dag_id: str, run_id: str) -> bool:
-        """A DAG run ended: every reservation its gates made ends with it."""
-        ended = [
-            h for h, r in self.reservations.items() if (r.dag_id, r.run_id) == (dag_id, run_id)
-        ]
-        for holder in ended:
-            del self.reservations[holder]
-        return bool(ended)
+    def run_ended(self, dag_id: str, run_id: str, now: float | None = None) -> bool:
+        """A DAG run ended: every reservation its gates made is finished, and releases at the
+        first reading sent after now."""
+        now = time.time() if now is None else now
+        changed = False
+        for reservation in self.reservations.values():
+            ours = (reservation.dag_id, reservation.run_id) == (dag_id, run_id)
+            if ours and reservation.finished_at is None:
+                reservation.finished_at = now
+                changed = True
+        return changed
 
     def to_json(self) -> str:
         return json.dumps(
@@ -195,6 +218,9 @@ class Ledger:
                     dag_id=str(item.get("dag_id", "")),
                     run_id=str(item.get("run_id", "")),
                     waiting_for=[str(t) for t in item.get("waiting_for", [])],
+                    finished_at=(
+                        None if item.get("finished_at") is None else float(item["finished_at"])
+                    ),
                 )
                 ledger.reservations[reservation.holder] = reservation
             return ledger

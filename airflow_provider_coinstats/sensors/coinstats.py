@@ -167,6 +167,9 @@ class CreditBudgetSensor(BaseSensorOperator):
             budget = self._budget()
         except CoinStatsConfigError as error:
             raise self._cannot_pass(str(error)) from error
+        # When the request went out: a reservation whose work finished after that may not be
+        # spent in this reading yet, so it must not end on it.
+        sent_at = pendulum.now("UTC").timestamp()
         try:
             usage = self.hook.get_credit_usage()
         except CoinStatsError as error:
@@ -185,7 +188,7 @@ class CreditBudgetSensor(BaseSensorOperator):
         ledger = self._load_ledger() if claim is not None else None
         before = None if ledger is None else ledger.to_json()
         if ledger is not None:
-            ledger.settle(usage.used_credits, read_at=read_at.timestamp())
+            ledger.settle(usage.used_credits, read_at=sent_at)
         decision, reserved = decide_and_reserve(budget, usage, ledger, claim)
         if decision.impossible:
             # The reason starts "impossible: ..."; said once.

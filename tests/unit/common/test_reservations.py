@@ -91,17 +91,35 @@ def test_a_new_billing_period_keeps_reservations_and_restarts_the_count() -> Non
     assert ledger.reservations["g"].credits == 1_000
 
 
-def test_finished_downstream_tasks_and_an_ended_run_release_the_gate() -> None:
+def test_finished_work_releases_its_reservation_at_the_first_reading_sent_after_it() -> None:
     ledger = Ledger()
     claim(0, waiting_for=("a", "b")).reserve_in(ledger, 5_000)
     claim(1, run="r2").reserve_in(ledger, 5_000)
-    assert ledger.task_finished("d", "r1", "a")
-    assert claim(0).holder in ledger.reservations  # still waiting for b
-    assert not ledger.task_finished("d", "r1", "unrelated")
-    assert ledger.task_finished("d", "r1", "b")
-    assert claim(0).holder not in ledger.reservations
-    assert ledger.run_ended("d", "r2")
+    ledger.settle(20_000, read_at=NOW)
+    assert ledger.task_finished("d", "r1", "a", now=NOW + 10)
+    assert ledger.reservations[claim(0).holder].finished_at is None  # still waiting for b
+    assert not ledger.task_finished("d", "r1", "unrelated", now=NOW + 10)
+    assert ledger.task_finished("d", "r1", "b", now=NOW + 10)
+    assert ledger.run_ended("d", "r2", now=NOW + 10)
+    # A reading sent before the work finished may not show its spend: both still hold.
+    ledger.settle(20_000, now=NOW + 12, read_at=NOW + 9)
+    assert ledger.held_by_others("nobody") == (10_000, 2)
+    # The first reading sent after it does: both end.
+    assert ledger.settle(20_000, now=NOW + 12, read_at=NOW + 11)
     assert ledger.reservations == {}
+
+
+def test_a_rise_is_taken_off_finished_reservations_first() -> None:
+    """The spend of finished work must not eat the reservation of work still running (which
+    would then look paid for, and let another gate pass on its credits)."""
+    ledger = Ledger()
+    claim(0, run="running").reserve_in(ledger, 5_000)  # the oldest, its work still running
+    claim(1, run="done").reserve_in(ledger, 5_000)
+    ledger.settle(20_000, read_at=NOW)
+    ledger.run_ended("d", "done", now=NOW + 10)
+    ledger.settle(25_000, now=NOW + 12, read_at=NOW + 11)  # the finished work spent 5,000
+    assert ledger.held_by_others("nobody") == (5_000, 1)
+    assert ledger.reservations[claim(0, run="running").holder].credits == 5_000
 
 
 def test_the_ledger_round_trips_through_json_and_ignores_a_broken_variable(
