@@ -320,6 +320,10 @@ class Cluster:
                 "COINSTATS_BENCH_GATES": str(self.gates),
                 "COINSTATS_BENCH_INTERVAL": str(self.interval),
                 "COINSTATS_BENCH_REQUIRED": str(self.required),
+                # A loaded machine answers slowly: the defaults (5 s per Execution API call, 10
+                # min in queued) failed tasks that were only waiting their turn.
+                "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
+                "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "7200",
                 "C_FORCE_ROOT": "1",  # Celery as root: the benchmark's machine is a throwaway
             }
         )
