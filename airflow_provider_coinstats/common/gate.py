@@ -20,8 +20,9 @@ from airflow_provider_coinstats.api.exceptions import (
     CoinStatsError,
     CoinStatsInconsistentCreditsError,
 )
-from airflow_provider_coinstats.api.models import CreditUsage
+from airflow_provider_coinstats.api.models import CreditUsage, whole
 from airflow_provider_coinstats.common.params import credits_param
+from airflow_provider_coinstats.common.reservations import Claim, Ledger, figure
 from airflow_provider_coinstats.credits.budget import BudgetDecision, CreditBudget
 from airflow_provider_coinstats.credits.estimates import estimate_plan
 
@@ -54,10 +55,34 @@ def error_means_wait(error: CoinStatsError) -> bool:
 
 
 def gate_result(
-    usage: CreditUsage, decision: BudgetDecision, checked_at: datetime
+    usage: CreditUsage, decision: BudgetDecision, checked_at: datetime, reserved: float = 0
 ) -> dict[str, Any]:
-    """The XCom value of a gate: usage figures, the decision and its reason. Never the key."""
-    return {**usage.to_dict(checked_at), **decision.to_dict()}
+    """The XCom value of a gate: usage figures, the decision and its reason, what other gates
+    held when it decided (``reserved_by_others`` by ``reserving_gates``) and the credits it
+    reserved itself (``reserved_credits``). Never the key."""
+    result = {**usage.to_dict(checked_at), **decision.to_dict()}
+    result["reserved_by_others"] = whole(decision.held_by_others)
+    result["reserving_gates"] = decision.holding_gates
+    result["reserved_credits"] = whole(reserved)
+    if reserved > 0:
+        result["reason"] = f"{decision.reason}; reserved {figure(reserved)}"
+    return result
+
+
+def decide_and_reserve(
+    budget: CreditBudget, usage: CreditUsage, ledger: Ledger | None, claim: Claim | None
+) -> tuple[BudgetDecision, float]:
+    """Judge ``usage`` after what other gates hold in ``ledger``; when it passes, reserve the
+    required credits for ``claim`` in the same step. Returns the decision and what was
+    reserved. No ledger (``reserve_credits=False``): today's check-only decision."""
+    if ledger is None or claim is None:
+        return budget.evaluate(usage), 0
+    held, holders = ledger.held_by_others(claim.holder)
+    decision = budget.evaluate(usage, held=held, holders=holders)
+    if not decision.passed or budget.required_credits <= 0:
+        return decision, 0
+    claim.reserve_in(ledger, budget.required_credits)
+    return decision, budget.required_credits
 
 
 def required_credits_value(
@@ -194,4 +219,5 @@ def decision_figures(decision: BudgetDecision) -> tuple[object, ...]:
         decision.total_credits,
         decision.used_credits,
         decision.remaining_credits,
+        decision.held_by_others,
     )

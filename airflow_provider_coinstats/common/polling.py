@@ -14,12 +14,26 @@ connection. A request in flight outlives the triggers that wait for it: the poll
 registered until the request returns, so a trigger cancelled mid-request, or one arriving after it,
 joins that request instead of starting a second one beside it. Each check is a single attempt
 (``retry=False``): the trigger's backoff between checks is the only retry loop.
+
+Latency: a trigger asks for a reading newer than the one it last judged
+(:meth:`SharedCreditPoller.read_reading` with ``newer_than``) and sleeps until that reading is
+one interval old, so every trigger of the connection wakes on the poller's schedule: the first
+to wake takes the reading, the others share it, and no decision uses a reading older than the
+interval.
+
+Reservations: with at least one reserving user, the poller also keeps the connection's
+reservation ledger (:mod:`airflow_provider_coinstats.common.reservations`) in memory. Each
+reading first merges the stored ledger (another process's reservations and releases) and
+settles it against the new ``usedCredits``; triggers then decide and reserve on that in-memory
+ledger without an ``await`` in between, so among one triggerer's gates the reservations are
+exact. Each new reservation is written back at once (:meth:`SharedCreditPoller.reserved`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import time
 import weakref
 from collections.abc import Awaitable, Callable
@@ -37,8 +51,17 @@ from airflow_provider_coinstats.api.exceptions import (
     CoinStatsTimeoutError,
 )
 from airflow_provider_coinstats.api.models import CreditUsage
+from airflow_provider_coinstats.common.reservations import (
+    Ledger,
+    LedgerStore,
+    VariableStore,
+    aload,
+    asave,
+)
 
 ClientFactory = Callable[[str], Awaitable[CoinStatsClient]]
+
+_log = logging.getLogger(__name__)
 
 #: Seconds a reading waits beyond the client's own deadline for one attempt, should the client
 #: ever overrun it: the reading then fails with a timeout, and the trigger backs off.
@@ -72,24 +95,96 @@ class SharedCreditPoller:
         self._request: asyncio.Future[CreditUsage] | None = None  # its HTTP request
         self.users = 0
         self.requests_sent = 0
+        # The reservation ledger (used only while a reserving trigger is registered).
+        self.ledger = Ledger()
+        self.ledger_users = 0
+        self.ledger_store: LedgerStore = VariableStore()
+        self._unsynced: set[str] = set()  # reserved here, not written back yet
+        self._sync_lock: asyncio.Lock | None = None
+        self._sync_task: asyncio.Future[None] | None = None
 
     @property
     def busy(self) -> bool:
-        """A reading is being taken, or a request is still on the wire."""
-        return self._in_flight is not None or self._request is not None
+        """A reading is being taken, a request is still on the wire, or a ledger write is due."""
+        return (
+            self._in_flight is not None or self._request is not None or self._sync_task is not None
+        )
 
     async def read(self, max_age: float) -> tuple[CreditUsage, datetime]:
         """A reading no older than ``max_age`` seconds; raises the reading's error, if any."""
+        reading = await self.read_reading(max_age)
+        assert reading.usage is not None
+        return reading.usage, reading.checked_at
+
+    async def read_reading(self, max_age: float, newer_than: float | None = None) -> Reading:
+        """A successful reading no older than ``max_age`` seconds and taken after the monotonic
+        time ``newer_than`` (the reading the caller judged last); raises the reading's error."""
         reading = self._last
-        if reading is None or time.monotonic() - reading.monotonic_at >= max_age:
+        if (
+            reading is None
+            or time.monotonic() - reading.monotonic_at >= max_age
+            or (newer_than is not None and reading.monotonic_at <= newer_than)
+        ):
             if self._in_flight is None:
                 self._in_flight = asyncio.ensure_future(self._fetch())
             # Shielded: one waiting trigger being cancelled must not cancel the others' read.
             reading = await asyncio.shield(self._in_flight)
         if reading.error is not None:
             raise reading.error
-        assert reading.usage is not None
-        return reading.usage, reading.checked_at
+        return reading
+
+    def reserved(self, holder: str) -> None:
+        """A trigger reserved in :attr:`ledger`: write the ledger back soon (one write for all
+        the triggers that reserved on the same reading)."""
+        self._unsynced.add(holder)
+        if self._sync_task is None:
+            self._sync_task = asyncio.ensure_future(self._sync_ledger(None))
+
+    async def _sync_ledger(self, usage: CreditUsage | None, read_at: float | None = None) -> None:
+        """Merge the stored ledger with this process's unsaved reservations, settle it against
+        ``usage`` and write it back. A store that cannot be reached keeps the in-memory ledger
+        (and says so): the reading itself is still good."""
+        if self._sync_lock is None:
+            self._sync_lock = asyncio.Lock()
+        try:
+            async with self._sync_lock:
+                try:
+                    stored = await aload(self.ledger_store, self.conn_id)
+                except Exception as error:
+                    _log.warning(
+                        "Could not read the credit reservations of connection %r (%s); "
+                        "deciding on this triggerer's own",
+                        self.conn_id,
+                        error,
+                    )
+                else:
+                    # No await from here to the write's start: what triggers reserve meanwhile
+                    # is in self.ledger and _unsynced, and goes with the next write.
+                    for holder in self._unsynced:
+                        if holder in self.ledger.reservations:
+                            stored.reservations[holder] = self.ledger.reservations[holder]
+                    if stored.seen_used is None:
+                        stored.seen_used = self.ledger.seen_used
+                    self.ledger = stored
+                dirty = bool(self._unsynced)
+                self._unsynced.clear()
+                if usage is not None:
+                    dirty = self.ledger.settle(usage.used_credits, read_at=read_at) or dirty
+                if dirty:
+                    try:
+                        await asave(self.ledger_store, self.conn_id, self.ledger)
+                    except Exception as error:
+                        _log.warning(
+                            "Could not store the credit reservations of connection %r: %s",
+                            self.conn_id,
+                            error,
+                        )
+        finally:
+            if usage is None:
+                self._sync_task = None
+                if self._unsynced:  # reserved while we wrote: write again
+                    self._sync_task = asyncio.ensure_future(self._sync_ledger(None))
+                self._discard_if_unused()
 
     async def _fetch(self) -> Reading:
         usage: CreditUsage | None = None
@@ -98,6 +193,8 @@ class SharedCreditPoller:
             if self._client is None:
                 self._client = await self._build_client()
             usage = await self._ask(self._client)
+            if self.ledger_users > 0:
+                await self._sync_ledger(usage, read_at=pendulum.now("UTC").timestamp())
         except CoinStatsError as exc:
             error = exc
             if isinstance(exc, CoinStatsAuthError):
@@ -175,20 +272,25 @@ _pollers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, SharedC
 )
 
 
-def acquire_poller(conn_id: str, client_factory: ClientFactory) -> SharedCreditPoller:
-    """The running loop's poller for ``conn_id``; pair every call with :func:`release_poller`."""
+def acquire_poller(
+    conn_id: str, client_factory: ClientFactory, *, reserving: bool = False
+) -> SharedCreditPoller:
+    """The running loop's poller for ``conn_id``; pair every call with :func:`release_poller`
+    (with the same ``reserving``: a reserving user makes the poller keep the ledger)."""
     loop_pollers = _pollers.setdefault(asyncio.get_running_loop(), {})
     poller = loop_pollers.get(conn_id)
     if poller is None:
         poller = loop_pollers[conn_id] = SharedCreditPoller(conn_id, client_factory)
     poller.users += 1
+    poller.ledger_users += reserving
     return poller
 
 
-def release_poller(poller: SharedCreditPoller) -> None:
+def release_poller(poller: SharedCreditPoller, *, reserving: bool = False) -> None:
     """Drop a user. The last one closes the poller, so a rotated key is read afresh next time;
     with a request in flight the poller stays (and serves whoever comes next) until it returns."""
     poller.users -= 1
+    poller.ledger_users -= reserving
     poller._discard_if_unused()
 
 

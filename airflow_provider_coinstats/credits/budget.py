@@ -89,22 +89,36 @@ class CreditBudget:
             start = self._period_start(month)
         return start, self._period_start(month.add(months=1))
 
-    def evaluate(self, usage: CreditUsage, now: datetime | None = None) -> BudgetDecision:
+    def evaluate(
+        self,
+        usage: CreditUsage,
+        now: datetime | None = None,
+        *,
+        held: float = 0,
+        holders: int = 0,
+    ) -> BudgetDecision:
         """Decide whether the gated work may run, with the figures behind the decision.
 
         :param usage: the account's credit usage, as ``GET /usage/credits`` reported it.
         :param now: the moment to judge pacing at; by default ``pendulum.now("UTC")``, which
             ``pendulum.travel_to`` can move in tests. Unused when ``pace`` is off.
+        :param held: credits other gates have reserved and not spent yet: they count as spent
+            for the reserve and the pace conditions.
+        :param holders: how many gates hold ``held`` (for the reason line).
         """
         required = self.required_credits
         reserve = self._reserve(usage.total_credits)
         impossible = required + reserve > usage.total_credits
-        reserve_met = usage.remaining_credits - required >= reserve
+        reserve_met = usage.remaining_credits - held - required >= reserve
         pacing = self._pacing(usage, now) if self.pace else None
-        pace_met = pacing is None or usage.used_credits + required <= pacing.allowance
+        pace_met = pacing is None or usage.used_credits + held + required <= pacing.allowance
 
         need = f"need {_figure(required)} + reserve {_figure(reserve)}"
-        left = f"{_figure(usage.remaining_credits)} credits left, {need}"
+        held_by = ""
+        if held > 0:
+            gates = f"{holders} other gate{'s' if holders != 1 else ''}"
+            held_by = f"{_figure(held)} reserved by {gates}, "
+        left = f"{_figure(usage.remaining_credits)} credits left, {held_by}{need}"
         if impossible:
             reason = (
                 f"impossible: {need} but the {usage.subscription} plan has only "
@@ -115,9 +129,9 @@ class CreditBudget:
         elif pacing is None:
             reason = f"passed: {left}"
         elif not pace_met:
-            reason = f"waiting: {pacing.describe(usage, required)}"
+            reason = f"waiting: {pacing.describe(usage, required, held)}"
         else:
-            reason = f"passed: {left}; {pacing.describe(usage, required)}"
+            reason = f"passed: {left}; {pacing.describe(usage, required, held)}"
 
         return BudgetDecision(
             # `not impossible` is checked on its own: usage figures that disagree
@@ -134,6 +148,8 @@ class CreditBudget:
             period_start=None if pacing is None else pacing.period_start,
             period_end=None if pacing is None else pacing.period_end,
             elapsed_fraction=None if pacing is None else pacing.elapsed_fraction,
+            held_by_others=held,
+            holding_gates=holders,
         )
 
     def _reserve(self, total_credits: float) -> float:
@@ -173,13 +189,14 @@ class _Pacing:
     slack: float
     allowance: float
 
-    def describe(self, usage: CreditUsage, required: float) -> str:
+    def describe(self, usage: CreditUsage, required: float, held: float = 0) -> str:
         slack = f" + {self.slack:.1%} slack" if self.slack else ""
+        reserved = f" + reserved {_figure(held)}" if held > 0 else ""
         return (
             f"pacing allows {_figure(self.allowance)} of {_figure(usage.total_credits)} credits "
             f"by now ({self.elapsed_fraction:.1%} of the period since "
             f"{self.period_start.to_date_string()}{slack}), "
-            f"used {_figure(usage.used_credits)} + need {_figure(required)}"
+            f"used {_figure(usage.used_credits)}{reserved} + need {_figure(required)}"
         )
 
 
@@ -200,6 +217,8 @@ class BudgetDecision:
     :param period_start: start of the current billing period; ``None`` when pace is off.
     :param period_end: end (exclusive) of the current billing period; ``None`` when pace is off.
     :param elapsed_fraction: share (0..1) of the billing period elapsed; ``None`` when pace is off.
+    :param held_by_others: credits other gates had reserved, counted as spent.
+    :param holding_gates: how many gates held them.
     """
 
     passed: bool
@@ -214,6 +233,8 @@ class BudgetDecision:
     period_start: pendulum.DateTime | None = None
     period_end: pendulum.DateTime | None = None
     elapsed_fraction: float | None = None
+    held_by_others: float = 0
+    holding_gates: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict for XCom: datetimes as ISO-8601, whole numbers as ``int``."""

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_coinstats.common.gate import WaitLog
+    from airflow_provider_coinstats.common.reservations import Claim, Ledger
     from airflow_provider_coinstats.credits.budget import CreditBudget
 
 
@@ -66,6 +67,11 @@ class CreditBudgetSensor(BaseSensorOperator):
     :param price_overrides: ``{"GET /path": credits}`` for endpoints missing from the price list.
     :param deferrable: wait in the triggerer instead of a worker; defaults to
         ``[operators] default_deferrable``.
+    :param reserve_credits: when the gate passes, reserve ``required_credits`` so that the
+        other gates of the connection decide on what is left after this work (see README,
+        "Gating on credits"); ``False`` only checks, as before reservations existed.
+    :param reservation_timeout: seconds after which a reservation that nothing else ended
+        (credits seen spent, every downstream task finished, the DAG run ended) ends anyway.
     """
 
     template_fields: Sequence[str] = (
@@ -90,6 +96,8 @@ class CreditBudgetSensor(BaseSensorOperator):
         billing_timezone: str = "UTC",
         price_overrides: Mapping[str, float] | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        reserve_credits: bool = True,
+        reservation_timeout: float = 3600.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -103,6 +111,8 @@ class CreditBudgetSensor(BaseSensorOperator):
         self.billing_timezone = billing_timezone
         self.price_overrides = price_overrides
         self.deferrable = deferrable
+        self.reserve_credits = reserve_credits
+        self.reservation_timeout = reservation_timeout
         self._check_literal_budget()
 
     def _check_literal_budget(self) -> None:
@@ -146,6 +156,7 @@ class CreditBudgetSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue:
         from airflow_provider_coinstats.common.gate import (
+            decide_and_reserve,
             decision_figures,
             error_means_wait,
             gate_result,
@@ -169,13 +180,70 @@ class CreditBudgetSensor(BaseSensorOperator):
                 f"Could not load CoinStats connection {self.coinstats_conn_id!r}: {error}"
             ) from error
         emit_credit_gauges(self.coinstats_conn_id, usage)
-        decision = budget.evaluate(usage)
+        read_at = pendulum.now("UTC")
+        claim = self._claim(context)
+        ledger = self._load_ledger() if claim is not None else None
+        before = None if ledger is None else ledger.to_json()
+        if ledger is not None:
+            ledger.settle(usage.used_credits, read_at=read_at.timestamp())
+        decision, reserved = decide_and_reserve(budget, usage, ledger, claim)
         if decision.impossible:
             # The reason starts "impossible: ..."; said once.
             raise self._cannot_pass(f"CoinStats credit gate: {decision.reason}")
-        self._waits.decision(decision.reason, decision_figures(decision))
-        result = gate_result(usage, decision, pendulum.now("UTC"))
+        if ledger is not None and ledger.to_json() != before:
+            self._save_ledger(ledger)
+        result = gate_result(usage, decision, read_at, reserved)
+        if decision.passed:
+            self.log.info("%s", result["reason"])
+        else:
+            self._waits.decision(decision.reason, decision_figures(decision))
         return PokeReturnValue(is_done=decision.passed, xcom_value=result)
+
+    def _claim(self, context: Context) -> Claim | None:
+        """Who this gate is in the reservation ledger; ``None`` when it only checks."""
+        if not self.reserve_credits:
+            return None
+        from airflow_provider_coinstats.api.validation import number
+        from airflow_provider_coinstats.common.reservations import Claim, holder_id
+
+        try:
+            timeout = number(
+                "reservation_timeout", self.reservation_timeout, minimum=1, maximum=10**8
+            )
+        except CoinStatsConfigError as error:
+            raise self._cannot_pass(str(error)) from error
+        ti = context.get("ti")
+        if ti is None:  # run outside a task (a bare poke(), as in unit tests): check only
+            return None
+        map_index = getattr(ti, "map_index", -1)
+        return Claim(
+            holder=holder_id(
+                ti.dag_id, ti.run_id, ti.task_id, -1 if map_index is None else map_index
+            ),
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+            waiting_for=tuple(sorted(self.downstream_task_ids)),
+            timeout=float(timeout),
+        )
+
+    def _load_ledger(self) -> Ledger:
+        """The connection's stored ledger; when Airflow cannot give it, an empty one (logged):
+        the gate still checks the balance itself."""
+        from airflow_provider_coinstats.common.reservations import Ledger, VariableStore
+
+        try:
+            return VariableStore().load(self.coinstats_conn_id)
+        except Exception as error:
+            self.log.warning("Could not read the credit reservations (%s); checking only", error)
+            return Ledger()
+
+    def _save_ledger(self, ledger: Ledger) -> None:
+        from airflow_provider_coinstats.common.reservations import VariableStore
+
+        try:
+            VariableStore().save(self.coinstats_conn_id, ledger)
+        except Exception as error:
+            self.log.warning("Could not store the credit reservations: %s", error)
 
     def _cannot_pass(self, message: str) -> CreditGateFailure:
         """The failure for a gate that no wait can open, logged where the task log shows it."""
@@ -213,10 +281,12 @@ class CreditBudgetSensor(BaseSensorOperator):
             from airflow_provider_coinstats.common.gate import budget_kwargs
             from airflow_provider_coinstats.triggers.coinstats import CreditBudgetTrigger
 
+            claim = self._claim(context)
             self.defer(
                 trigger=CreditBudgetTrigger(
                     coinstats_conn_id=self.coinstats_conn_id,
                     poke_interval=self.poke_interval,
+                    reservation=None if claim is None else claim.to_kwargs(),
                     **budget_kwargs(self._budget()),
                 ),
                 method_name="execute_complete",

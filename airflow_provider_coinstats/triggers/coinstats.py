@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,11 +21,13 @@ from airflow_provider_coinstats.common.gate import (
     BUDGET_FIELDS,
     WaitLog,
     budget_kwargs,
+    decide_and_reserve,
     decision_figures,
     error_means_wait,
     gate_result,
 )
 from airflow_provider_coinstats.common.polling import acquire_poller, release_poller
+from airflow_provider_coinstats.common.reservations import Claim
 from airflow_provider_coinstats.credits.budget import CreditBudget
 from airflow_provider_coinstats.hooks.coinstats import CoinStatsHook
 
@@ -40,11 +43,16 @@ class CreditBudgetTrigger(BaseTrigger):
     ``poke_interval`` after the start (the sensor has just checked on the worker); every loop turn
     then either sleeps or ends:
 
-    - the budget passes: a ``success`` event carrying the same dict the sensor's poke returns;
+    - the budget passes, after what other gates of the connection have reserved
+      (:mod:`airflow_provider_coinstats.common.reservations`): it reserves the required credits
+      in the same step and fires a ``success`` event carrying the same dict the sensor's poke
+      returns;
     - waiting cannot help (rejected key, bad connection, a requirement larger than the plan):
       an ``error`` event after one request, with ``fail_fast`` set;
-    - the budget does not allow it yet, or CoinStats says the credits are exhausted: sleep
-      ``poke_interval`` and look again;
+    - the budget does not allow it yet: sleep until the reading it judged is one
+      ``poke_interval`` old, then judge the next one (all triggers of the connection wake on the
+      shared poller's schedule, so a decision never uses a reading older than the interval);
+    - CoinStats says the credits are exhausted: sleep ``poke_interval`` and look again;
     - CoinStats fails transiently, or sends credit figures that do not add up: back off
       (:func:`~airflow_provider_coinstats.api.retry.poll_delay`: the interval, doubling, capped
       at 5 minutes, never under ``Retry-After``), then an ``error`` event after
@@ -58,6 +66,9 @@ class CreditBudgetTrigger(BaseTrigger):
     :param coinstats_conn_id: the CoinStats connection.
     :param poke_interval: seconds between budget checks.
     :param max_consecutive_failures: transient failures in a row before giving up.
+    :param reservation: :meth:`Claim.to_kwargs
+        <airflow_provider_coinstats.common.reservations.Claim.to_kwargs>` of the gate, or
+        ``None`` to only check (``reserve_credits=False``).
     :param budget: the :class:`~airflow_provider_coinstats.credits.budget.CreditBudget` fields.
     """
 
@@ -67,6 +78,7 @@ class CreditBudgetTrigger(BaseTrigger):
         coinstats_conn_id: str,
         poke_interval: float,
         max_consecutive_failures: int = 10,
+        reservation: dict[str, Any] | None = None,
         **budget: Any,
     ) -> None:
         super().__init__()
@@ -85,6 +97,7 @@ class CreditBudgetTrigger(BaseTrigger):
         self.poke_interval = max(interval, MIN_POKE_INTERVAL)
         self.max_consecutive_failures = int(max_consecutive_failures)
         self.budget = CreditBudget(**budget)
+        self.claim = None if reservation is None else Claim.from_kwargs(reservation)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -93,6 +106,7 @@ class CreditBudgetTrigger(BaseTrigger):
                 "coinstats_conn_id": self.coinstats_conn_id,
                 "poke_interval": self.poke_interval,
                 "max_consecutive_failures": self.max_consecutive_failures,
+                "reservation": None if self.claim is None else self.claim.to_kwargs(),
                 **budget_kwargs(self.budget),
             },
         )
@@ -102,13 +116,15 @@ class CreditBudgetTrigger(BaseTrigger):
         # interval later, as in poke mode. Firing within seconds of the deferral would also race
         # the worker's exit in Airflow's scheduler and fail the task (apache/airflow#67287).
         await asyncio.sleep(self.poke_interval)
-        poller = acquire_poller(self.coinstats_conn_id, CoinStatsHook.aclient)
+        reserving = self.claim is not None
+        poller = acquire_poller(self.coinstats_conn_id, CoinStatsHook.aclient, reserving=reserving)
         waits = WaitLog(self.coinstats_conn_id, self.log)
         try:
             failures = 0
+            judged: float | None = None  # monotonic time of the last reading judged
             while True:
                 try:
-                    usage, checked_at = await poller.read(max_age=self.poke_interval)
+                    reading = await poller.read_reading(self.poke_interval, newer_than=judged)
                 except CoinStatsCreditsExhaustedError as error:
                     # The budget's answer, not a failure: the poke path waits on it too.
                     failures = 0
@@ -136,7 +152,13 @@ class CreditBudgetTrigger(BaseTrigger):
                     await asyncio.sleep(delay)
                     continue
                 failures = 0
-                decision = self.budget.evaluate(usage)
+                assert reading.usage is not None
+                usage, judged = reading.usage, reading.monotonic_at
+                # Decide and reserve in one step, no await in between: the other triggers of
+                # this loop see the reservation when they judge the same reading.
+                decision, reserved = decide_and_reserve(
+                    self.budget, usage, poller.ledger if reserving else None, self.claim
+                )
                 if decision.impossible:
                     # The reason starts "impossible: ..."; said once.
                     message = f"CoinStats credit gate: {decision.reason}"
@@ -144,14 +166,19 @@ class CreditBudgetTrigger(BaseTrigger):
                     impossible = CoinStatsInsufficientCreditsError(message)
                     yield TriggerEvent(GateEvent(error=impossible, fail_fast=True).to_event())
                     return
-                waits.decision(decision.reason, decision_figures(decision))
                 if decision.passed:
-                    result = gate_result(usage, decision, checked_at)
+                    if reserved and self.claim is not None:
+                        poller.reserved(self.claim.holder)
+                    result = gate_result(usage, decision, reading.checked_at, reserved)
+                    self.log.info("%s", result["reason"])
                     yield TriggerEvent(GateEvent(result=result).to_event())
                     return
-                await asyncio.sleep(self.poke_interval)
+                waits.decision(decision.reason, decision_figures(decision))
+                # Wake when this reading is one interval old: on the poller's schedule, like
+                # every other trigger of the connection, so one of us takes the next reading.
+                await asyncio.sleep(max(0.0, judged + self.poke_interval - time.monotonic()))
         finally:
-            release_poller(poller)
+            release_poller(poller, reserving=reserving)
 
 
 def _gave_up(error: CoinStatsError, failures: int) -> CoinStatsError:

@@ -186,12 +186,14 @@ def _answers(url: str) -> bool:
 
 @pytest.fixture
 def deployment(tmp_path: Path, sandbox: Sandbox) -> Iterator[Deployment]:
-    home, dags = tmp_path / "home", tmp_path / "dags"
-    home.mkdir()
-    dags.mkdir()
-    (dags / f"{DAG_ID}.py").write_text(DAG_FILE)
+    with deployed(tmp_path, sandbox, {DAG_ID: DAG_FILE}) as deployment:
+        yield deployment
+
+
+def airflow_env(home: Path, dags: Path, sandbox: Sandbox) -> dict[str, str]:
+    """The environment every component runs with: a home of its own, the sandbox connection."""
     api_port = free_port()
-    env = {
+    return {
         **os.environ,
         # A home of our own: dag.test runs leave trigger rows a real triggerer would pick up.
         "AIRFLOW_HOME": str(home),
@@ -221,6 +223,17 @@ def deployment(tmp_path: Path, sandbox: Sandbox) -> Iterator[Deployment]:
         "AIRFLOW_CONN_COINSTATS_DEFAULT": connection_json(sandbox.url),
         **LOADED_MACHINE_ENV,
     }
+
+
+@contextlib.contextmanager
+def deployed(tmp_path: Path, sandbox: Sandbox, dag_files: dict[str, str]) -> Iterator[Deployment]:
+    """A migrated home with ``dag_files`` (dag id -> source) and every component running."""
+    home, dags = tmp_path / "home", tmp_path / "dags"
+    home.mkdir()
+    dags.mkdir()
+    for dag_id, source in dag_files.items():
+        (dags / f"{dag_id}.py").write_text(source)
+    env = airflow_env(home, dags, sandbox)
     migrated = subprocess.run(
         [AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, timeout=600
     )
@@ -277,7 +290,7 @@ def test_deferred_gate_waits_in_the_triggerer_then_passes(
     xcom = json.loads(rows[0][0])
     assert xcom["passed"] is True
     assert xcom["remaining_credits"] == 90_000
-    assert xcom["reason"] == "passed: 90,000 credits left, need 5,000 + reserve 0"
+    assert xcom["reason"] == "passed: 90,000 credits left, need 5,000 + reserve 0; reserved 5,000"
     assert TEST_KEY not in rows[0][0]
 
     # The triggerer, not a worker, did the waiting: its log for the task says so.
@@ -288,6 +301,6 @@ def test_deferred_gate_waits_in_the_triggerer_then_passes(
     }
     trigger_logs = "".join(text for name, text in logs.items() if ".trigger." in name)
     assert "waiting: 1,000 credits left, need 5,000 + reserve 0" in trigger_logs
-    assert "passed: 90,000 credits left, need 5,000 + reserve 0" in trigger_logs
+    assert "passed: 90,000 credits left, need 5,000 + reserve 0; reserved 5,000" in trigger_logs
     assert TEST_KEY not in "".join(logs.values())
     assert TEST_KEY not in "".join(deployment.output(name) for name in COMPONENTS)

@@ -77,6 +77,7 @@ def test_kwargs_are_key_free_json_and_rebuild_the_same_trigger(coinstats_conn: S
         "coinstats_conn_id": "coinstats_default",
         "poke_interval": 30.0,
         "max_consecutive_failures": 10,
+        "reservation": None,  # a bare execute() has no task instance to reserve for
         "required_credits": 6,  # priced on the worker: 3 pages of /coins at 2 credits
         "min_remaining_credits": 0,
         "min_remaining_ratio": 0.05,

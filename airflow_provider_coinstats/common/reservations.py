@@ -1,0 +1,300 @@
+"""Credit reservations: a gate that passes holds the credits it required, so the gates that
+decide after it see what is left once that work has run, not the same balance again.
+
+The ledger of one connection is one Airflow Variable, ``coinstats_reservations__<conn_id>``,
+holding JSON::
+
+    {"seen_used": 12000, "seen_at": 1.7e9,
+     "reservations": [{"holder": "dag/run/gate/-1", "credits": 5000, "made_at": 1.7e9,
+                       "expires_at": 1.7e9, "dag_id": "dag", "run_id": "run",
+                       "waiting_for": ["fetch"]}]}
+
+A reservation ends, whichever comes first:
+
+- *spent*: a reading shows ``usedCredits`` risen since the ledger last saw it; the rise is
+  taken off the oldest reservations first (a partial rise shrinks one). Spending by work that
+  no gate reserved for ends reservations early too: the ledger cannot tell whose credits moved.
+- *finished*: every task directly downstream of the gate has succeeded or failed (the task
+  listener), or the gate's DAG run has ended (the scheduler's DAG run listener; it also covers
+  downstream tasks that were skipped or never ran).
+- *expired*: ``reservation_timeout`` seconds after it was made (default one hour).
+
+Guarantee: inside one triggerer every deferred gate of a connection decides on the in-memory
+ledger of the connection's shared poller (:mod:`airflow_provider_coinstats.common.polling`),
+with no ``await`` between deciding and reserving, so K gates needing R with C credits free admit
+at most floor(C / R). Between processes (several triggerers, poke/reschedule gates on workers)
+the Variable is read, changed and written back, which is not atomic: two processes deciding in
+the same instant can both admit. Make it exact by sending a connection's deferred gates to one
+triggerer (``[triggerer] queues_enabled = True``, a ``queue`` on the gates and
+``airflow triggerer --queues <queue>``), and by giving worker-side gates a one-slot pool.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from airflow_provider_coinstats.api.validation import MAX_CREDITS
+
+log = logging.getLogger(__name__)
+
+VARIABLE_PREFIX = "coinstats_reservations__"
+#: A reservation nothing else ends lasts this long (seconds).
+DEFAULT_RESERVATION_TIMEOUT = 3600.0
+
+
+def variable_key(conn_id: str) -> str:
+    """The Airflow Variable holding ``conn_id``'s ledger."""
+    return f"{VARIABLE_PREFIX}{conn_id}"
+
+
+def holder_id(dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str:
+    """The gate task instance that holds a reservation."""
+    return f"{dag_id}/{run_id}/{task_id}/{map_index}"
+
+
+@dataclass
+class Reservation:
+    """Credits one passed gate holds for the work downstream of it."""
+
+    holder: str
+    credits: float
+    made_at: float
+    expires_at: float
+    dag_id: str = ""
+    run_id: str = ""
+    waiting_for: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Ledger:
+    """Outstanding reservations of one connection, and the ``usedCredits`` last settled."""
+
+    seen_used: float | None = None
+    reservations: dict[str, Reservation] = field(default_factory=dict)
+    #: When the reading behind ``seen_used`` was taken (epoch seconds).
+    seen_at: float | None = None
+
+    def settle(self, used: float, now: float | None = None, read_at: float | None = None) -> bool:
+        """End what a reading shows spent, and what expired; True when anything changed.
+
+        :param used: the reading's ``usedCredits``.
+        :param now: the time to judge expiry at (epoch seconds; default now).
+        :param read_at: when the reading was taken: a reading older than the one the ledger
+            last settled on (another process read later) settles nothing, so a stale figure is
+            never taken for a new billing period and the next rise is not counted twice.
+        """
+        now = time.time() if now is None else now
+        changed = False
+        for holder, reservation in list(self.reservations.items()):
+            if reservation.expires_at <= now:
+                del self.reservations[holder]
+                changed = True
+        if read_at is not None:
+            if self.seen_at is not None and read_at < self.seen_at:
+                return changed
+            self.seen_at = read_at
+        if self.seen_used is None or used < self.seen_used:
+            # First reading, or a new billing period (usage reset): nothing to attribute.
+            changed = changed or self.seen_used != used
+            self.seen_used = used
+            return changed
+        rise = used - self.seen_used
+        if rise <= 0:
+            return changed
+        self.seen_used = used
+        for reservation in sorted(self.reservations.values(), key=lambda r: r.made_at):
+            taken = min(reservation.credits, rise)
+            reservation.credits -= taken
+            rise -= taken
+            if reservation.credits <= 0:
+                del self.reservations[reservation.holder]
+            if rise <= 0:
+                break
+        return True
+
+    def held_by_others(self, holder: str) -> tuple[float, int]:
+        """Credits reserved by every gate but ``holder``, and how many gates hold them."""
+        others = [r.credits for h, r in self.reservations.items() if h != holder]
+        return sum(others), len(others)
+
+    def reserve(
+        self,
+        holder: str,
+        credits: float,
+        *,
+        timeout: float,
+        dag_id: str = "",
+        run_id: str = "",
+        waiting_for: Iterable[str] = (),
+        now: float | None = None,
+    ) -> Reservation:
+        """Hold ``credits`` for ``holder`` (replacing what it held before)."""
+        now = time.time() if now is None else now
+        reservation = Reservation(
+            holder, credits, now, now + timeout, dag_id, run_id, sorted(waiting_for)
+        )
+        self.reservations[holder] = reservation
+        return reservation
+
+    def task_finished(self, dag_id: str, run_id: str, task_id: str) -> bool:
+        """A task of a run finished: the gates waiting only for it release."""
+        changed = False
+        for holder, reservation in list(self.reservations.items()):
+            if (reservation.dag_id, reservation.run_id) != (dag_id, run_id):
+                continue
+            if task_id in reservation.waiting_for:
+                reservation.waiting_for.remove(task_id)
+                changed = True
+                if not reservation.waiting_for:
+                    del self.reservations[holder]
+        return changed
+
+    def run_ended(self, dag_id: str, run_id: str) -> bool:
+        """A DAG run ended: every reservation its gates made ends with it."""
+        ended = [
+            h for h, r in self.reservations.items() if (r.dag_id, r.run_id) == (dag_id, run_id)
+        ]
+        for holder in ended:
+            del self.reservations[holder]
+        return bool(ended)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "seen_used": self.seen_used,
+                "seen_at": self.seen_at,
+                "reservations": [asdict(r) for r in self.reservations.values()],
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: object) -> Ledger:
+        """Read a stored ledger; anything unreadable (hand-edited, another version) is an empty
+        ledger and a warning: a broken Variable must not stop every gate of a connection."""
+        if text is None or text == "":
+            return cls()
+        try:
+            data: Any = json.loads(text) if isinstance(text, str) else text
+            seen = data.get("seen_used")
+            seen_at = data.get("seen_at")
+            ledger = cls(
+                None if seen is None else _credits(seen),
+                seen_at=None if seen_at is None else float(seen_at),
+            )
+            for item in data.get("reservations", []):
+                reservation = Reservation(
+                    holder=str(item["holder"]),
+                    credits=_credits(item["credits"]),
+                    made_at=float(item["made_at"]),
+                    expires_at=float(item["expires_at"]),
+                    dag_id=str(item.get("dag_id", "")),
+                    run_id=str(item.get("run_id", "")),
+                    waiting_for=[str(t) for t in item.get("waiting_for", [])],
+                )
+                ledger.reservations[reservation.holder] = reservation
+            return ledger
+        except (TypeError, ValueError, KeyError, AttributeError) as error:
+            log.warning(
+                "Ignoring an unreadable credit reservation ledger (%s): %.200r", error, text
+            )
+            return cls()
+
+
+def _credits(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"credits must be a number, got {value!r}")
+    if not 0 <= value <= MAX_CREDITS:
+        raise ValueError(f"credits out of range: {value!r}")
+    return float(value)
+
+
+class LedgerStore(Protocol):
+    """Where ledgers are kept between processes."""
+
+    def load(self, conn_id: str) -> Ledger: ...
+
+    def save(self, conn_id: str, ledger: Ledger) -> None: ...
+
+
+class VariableStore:
+    """Ledgers in Airflow Variables, through the Task SDK (task processes and the triggerer;
+    the triggerer calls it on a worker thread, see :func:`aload` / :func:`asave`)."""
+
+    def load(self, conn_id: str) -> Ledger:
+        from airflow.sdk import Variable
+
+        return Ledger.from_json(Variable.get(variable_key(conn_id), default=None))
+
+    def save(self, conn_id: str, ledger: Ledger) -> None:
+        from airflow.sdk import Variable
+
+        Variable.set(variable_key(conn_id), ledger.to_json())
+
+
+async def aload(store: LedgerStore, conn_id: str) -> Ledger:
+    """:meth:`LedgerStore.load` off the event loop: the sync SDK call messages the supervisor,
+    which must not block the loop (Airflow 3.2 and 3.3 both accept it from a thread)."""
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(store.load, thread_sensitive=False)(conn_id)
+
+
+async def asave(store: LedgerStore, conn_id: str, ledger: Ledger) -> None:
+    """:meth:`LedgerStore.save` off the event loop."""
+    from asgiref.sync import sync_to_async
+
+    await sync_to_async(store.save, thread_sensitive=False)(conn_id, ledger)
+
+
+def figure(credits: float) -> str:
+    """Credits for log lines: ``5,000``."""
+    if float(credits).is_integer():
+        return f"{int(credits):,}"
+    return f"{credits:,.2f}".rstrip("0").rstrip(".")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Who a gate is, for the reservation it makes when it passes (trigger kwargs: primitives).
+
+    :param holder: the gate's task instance (:func:`holder_id`).
+    :param dag_id: its DAG.
+    :param run_id: its DAG run: the reservation ends when the run does.
+    :param waiting_for: the task ids directly downstream of the gate: when each has finished,
+        the reservation ends.
+    :param timeout: seconds after which the reservation ends anyway.
+    """
+
+    holder: str
+    dag_id: str
+    run_id: str
+    waiting_for: tuple[str, ...] = ()
+    timeout: float = DEFAULT_RESERVATION_TIMEOUT
+
+    def to_kwargs(self) -> dict[str, Any]:
+        return {**asdict(self), "waiting_for": list(self.waiting_for)}
+
+    @classmethod
+    def from_kwargs(cls, kwargs: dict[str, Any]) -> Claim:
+        return cls(
+            holder=str(kwargs["holder"]),
+            dag_id=str(kwargs["dag_id"]),
+            run_id=str(kwargs["run_id"]),
+            waiting_for=tuple(str(t) for t in kwargs.get("waiting_for", ())),
+            timeout=float(kwargs.get("timeout", DEFAULT_RESERVATION_TIMEOUT)),
+        )
+
+    def reserve_in(self, ledger: Ledger, credits: float) -> Reservation:
+        return ledger.reserve(
+            self.holder,
+            credits,
+            timeout=self.timeout,
+            dag_id=self.dag_id,
+            run_id=self.run_id,
+            waiting_for=self.waiting_for,
+        )

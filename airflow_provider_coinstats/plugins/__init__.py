@@ -1,0 +1,1 @@
+"""The provider's Airflow plugin (loaded through the ``airflow.plugins`` entry point)."""

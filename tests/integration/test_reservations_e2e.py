@@ -1,0 +1,194 @@
+"""Credit reservations under a real Airflow (scheduler, dag-processor, api-server and one real
+``airflow triggerer``, LocalExecutor, SQLite): four deferred gates needing 5,000 each wait on
+one connection; the sandbox is raised to 12,000 free, which covers two. Exactly two pass, the
+other two keep waiting in the triggerer while the two hold their credits, and pass once the
+work downstream of the first two has finished (the provider's task listener ends their
+reservations); when the run ends nothing is held any more.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_coinstats.common.reservations import Ledger, variable_key
+from airflow_provider_coinstats.testing.sandbox import Sandbox
+from tests.conftest import TEST_KEY
+from tests.integration.conftest import AIRFLOW
+from tests.integration.test_deferrable_e2e import DEADLINE_SECONDS, Deployment, deployed
+
+pytestmark = pytest.mark.integration
+
+DAG_ID = "coinstats_reservations_e2e"
+GATES = [f"gate_{n}" for n in range(4)]
+DAG_FILE = f'''
+import pathlib
+import time
+
+import pendulum
+from airflow.sdk import DAG, task
+
+from airflow_provider_coinstats.sensors.coinstats import CreditBudgetSensor
+
+@task
+def work(flag: str) -> None:
+    # The gated work: runs until the test lets it finish.
+    while not pathlib.Path(flag).exists():
+        time.sleep(0.2)
+
+with DAG(
+    dag_id="{DAG_ID}",
+    schedule="@once",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    is_paused_upon_creation=False,
+    max_active_tasks=16,
+):
+    for n in range(4):
+        CreditBudgetSensor(
+            task_id=f"gate_{{n}}",
+            required_credits=5_000,
+            deferrable=True,
+            poke_interval=1,
+            timeout=900,
+        ) >> work.override(task_id=f"work_{{n}}")("{{flag}}")
+'''
+
+
+@pytest.fixture
+def flag(tmp_path: Path) -> Path:
+    return tmp_path / "work-may-finish"
+
+
+@pytest.fixture
+def deployment(tmp_path: Path, sandbox: Sandbox, flag: Path) -> Iterator[Deployment]:
+    sandbox.set_credits(used=99_000)  # 1,000 left: every gate defers
+    source = DAG_FILE.replace("{flag}", str(flag))
+    with deployed(tmp_path, sandbox, {DAG_ID: source}) as deployment:
+        yield deployment
+
+
+def states(deployment: Deployment) -> dict[str, str | None]:
+    rows = deployment.query("SELECT task_id, state FROM task_instance WHERE dag_id = ?", DAG_ID)
+    return dict(rows)
+
+
+def run_state(deployment: Deployment) -> str | None:
+    rows = deployment.query("SELECT state FROM dag_run WHERE dag_id = ?", DAG_ID)
+    return rows[0][0] if rows else None
+
+
+def passed_gates(deployment: Deployment) -> list[str]:
+    return sorted(g for g, state in states(deployment).items() if g in GATES and state == "success")
+
+
+def ledger(deployment: Deployment) -> Ledger:
+    """The connection's ledger as Airflow hands it out (the CLI decrypts what Fernet hid)."""
+    shown = subprocess.run(
+        [AIRFLOW, "variables", "get", variable_key("coinstats_default")],
+        env=deployment.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    return Ledger.from_json(shown.stdout.strip())
+
+
+def wait(
+    deployment: Deployment, what: str, probe: Callable[[], object | None], deadline: float
+) -> object:
+    def checked() -> object | None:
+        if run_state(deployment) == "failed":
+            raise AssertionError(f"the run failed: {states(deployment)}")
+        return probe()
+
+    return deployment.wait_for(what, checked, deadline)
+
+
+def test_four_gates_on_credits_for_two_pass_two_at_a_time(
+    deployment: Deployment, sandbox: Sandbox, flag: Path
+) -> None:
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    wait(
+        deployment,
+        "all four gates to defer",
+        lambda: all(states(deployment).get(g) == "deferred" for g in GATES) or None,
+        deadline,
+    )
+    # Raise credits only once the scheduler has seen each worker exit after deferring
+    # (a trigger firing before that hits apache/airflow#67287; see test_deferrable_e2e).
+    wait(
+        deployment,
+        "the scheduler to see the four workers exit",
+        lambda: (
+            deployment.output("scheduler").count("Received executor event with state success") >= 4
+            or None
+        ),
+        deadline,
+    )
+    sandbox.set_credits(used=88_000)  # 12,000 free: covers two gates of 5,000
+
+    wait(
+        deployment,
+        "two gates to pass",
+        lambda: len(passed_gates(deployment)) >= 2 or None,
+        deadline,
+    )
+    first = passed_gates(deployment)
+    # The triggerer keeps reading (one shared reading a second) and the other two keep waiting.
+    seen = sandbox.count(path="/usage/credits")
+    wait(
+        deployment,
+        "three more credit readings",
+        lambda: sandbox.count(path="/usage/credits") >= seen + 3 or None,
+        deadline,
+    )
+    now = states(deployment)
+    assert passed_gates(deployment) == first and len(first) == 2, now
+    assert sorted(g for g in GATES if now.get(g) == "deferred") == sorted(set(GATES) - set(first))
+    held = ledger(deployment)
+    assert held.held_by_others("nobody") == (10_000, 2), held
+
+    flag.touch()  # the first two's work finishes: the listener ends their reservations
+    wait(
+        deployment,
+        "the run to succeed",
+        lambda: run_state(deployment) == "success" or None,
+        deadline,
+    )
+    assert all(states(deployment)[g] == "success" for g in GATES)
+    assert ledger(deployment).reservations == {}  # nothing held after the run
+
+    rows = deployment.query(
+        "SELECT task_id, value FROM xcom WHERE dag_id = ? AND key = 'return_value'", DAG_ID
+    )
+    xcoms = {task_id: json.loads(value) for task_id, value in rows if task_id in GATES}
+    assert sorted(xcoms) == GATES
+    assert all(x["reserved_credits"] == 5_000 for x in xcoms.values())
+    # The first pair passed on one reading of 12,000 free: one with nothing held, one with the
+    # other's 5,000. The second pair passed as the first pair's reservations ended, one work
+    # task after the other: never with more held than leaves 5,000 free.
+    assert sorted(xcoms[g]["reserved_by_others"] for g in first) == [0, 5_000], xcoms
+    later = sorted(set(GATES) - set(first))
+    assert all(xcoms[g]["reserved_by_others"] in (0, 5_000) for g in later), xcoms
+    assert TEST_KEY not in json.dumps(xcoms)
+
+    trigger_logs = "".join(
+        path.read_text(errors="replace")
+        for path in (deployment.home / "logs").rglob("*")
+        if path.is_file() and ".trigger." in path.name
+    )
+    assert (
+        "waiting: 12,000 credits left, 10,000 reserved by 2 other gates, need 5,000 + reserve 0"
+        in trigger_logs
+    )
+    assert (
+        "passed: 12,000 credits left, 5,000 reserved by 1 other gate, need 5,000 + reserve 0; "
+        "reserved 5,000" in trigger_logs
+    )
