@@ -41,9 +41,18 @@ a { color: var(--accent); }
 
 
 def render_overview(report: Mapping[str, Any]) -> str:
-    """The nav page: one card per connection."""
-    cards = [_connection_card(c, report["links"]) for c in report["connections"]]
-    if not cards:
+    """The nav page: one card per connection that has figures; the connections nothing has
+    used yet (no reading, no spend, no gate) are named in one line below them."""
+    used = [c for c in report["connections"] if _has_figures(c)]
+    unused = [c["conn_id"] for c in report["connections"] if not _has_figures(c)]
+    cards = [_connection_card(c, report["links"]) for c in used]
+    if unused:
+        cards.append(
+            '<p class="empty unused">No readings, spend or waiting gates yet for: '
+            + ", ".join(escape(conn_id) for conn_id in unused)
+            + ".</p>"
+        )
+    if not used:
         cards = [
             '<div class="card empty">No CoinStats spend, readings or gates recorded yet. Run a '
             "DAG that uses the CoinStats provider and come back.</div>"
@@ -88,6 +97,11 @@ def render_dag(report: Mapping[str, Any]) -> str:
         f"Billing period {_day(report['period']['start'])} to {_day(report['period']['end'])}",
         "".join(parts),
     )
+
+
+def _has_figures(c: Mapping[str, Any]) -> bool:
+    drawn = bool((c.get("forecast") or {}).get("line"))
+    return c["remaining"] is not None or bool(c["spend"]["calls"]) or bool(c["gates"]) or drawn
 
 
 def _connection_card(c: Mapping[str, Any], links: Mapping[str, str]) -> str:

@@ -49,6 +49,27 @@ def test_overview_shows_figures_charts_and_escapes_names() -> None:
     assert "http" not in html.replace("http-equiv", "")  # nothing fetched from elsewhere
 
 
+def test_a_connection_nothing_used_yet_is_named_in_one_line_not_drawn_as_an_empty_card() -> None:
+    used = connection_report(
+        "c", period=(START, END), records=[spent("d", 5)], history=[], gates=[]
+    )
+    unused = connection_report("fresh", period=(START, END), records=[], history=[], gates=[])
+    report = {**overview(**used), "connections": [used, unused]}
+    html = render_overview(report)
+    assert 'id="conn-c"' in html and 'id="conn-fresh"' not in html
+    assert "No readings, spend or waiting gates yet for: fresh." in html
+
+
+def test_dag_links_open_this_apps_own_dag_page_inside_the_frame() -> None:
+    report = connection_report(
+        "c", period=(START, END), records=[spent("d", 5)], history=[], gates=[]
+    )
+    links = {"dag": "/dags/{dag_id}/plugin/x", "dag_page": "/coinstats/credits/dag/{dag_id}"}
+    html = render_overview({**overview(**report), "links": links})
+    assert '<a href="/coinstats/credits/dag/d">d</a>' in html
+    assert "_top" not in html  # the UI's sandboxed iframe cannot navigate the page around it
+
+
 def test_forecast_line_and_text_are_drawn_when_there_is_one() -> None:
     report = connection_report(
         "c",
