@@ -29,16 +29,21 @@ if [ -z "$UV" ]; then
   UV=.cache/uv-bootstrap/bin/uv
 fi
 
-# The browser tests (tests/browser) drive Debian's chromium: Playwright cannot download a browser
-# here. Installed when missing and we are root; otherwise those tests skip and say what is missing.
-if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  echo "==> installing Debian's chromium for the browser tests (apt-get)"
+# Debian packages some tests need: chromium for the browser tests (tests/browser; Playwright
+# cannot download a browser here) and postgresql for the credits page's queries on Postgres.
+# Installed when missing and we are root; otherwise those tests skip and say what is missing.
+packages=()
+[ -x /usr/bin/chromium ] || packages+=(chromium)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || packages+=(postgresql)
+if [ "${#packages[@]}" -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "==> installing Debian's ${packages[*]} for the tests (apt-get)"
   mkdir -p .cache
-  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
-    >.cache/apt-chromium.log 2>&1; then
-    tail -n 5 .cache/apt-chromium.log >&2
-    echo "warning: could not install chromium (log: .cache/apt-chromium.log);" \
-      "the browser tests will skip" >&2
+  if ! { apt-get -o DPkg::Lock::Timeout=600 update -qq &&
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+      "${packages[@]}"; } >.cache/apt-tests.log 2>&1; then
+    tail -n 5 .cache/apt-tests.log >&2
+    echo "warning: could not install ${packages[*]} (log: .cache/apt-tests.log);" \
+      "the tests that need them will skip" >&2
   fi
 fi
 

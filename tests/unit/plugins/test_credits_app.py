@@ -24,12 +24,13 @@ from airflow.models.taskinstance import TaskInstance
 from airflow.models.variable import Variable
 from airflow.models.xcom import XComModel
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, insert
+from sqlalchemy import create_engine, event, insert
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from airflow_provider_coinstats.common import readings, spend
 from airflow_provider_coinstats.plugins import credits_app, credits_queries
+from tests.postgres_server import postgres_bindir, running_postgres
 
 NOW = datetime.now(UTC)
 RUN_IDS = itertools.count(1)  # each spend row its own dag run (the XCom primary key)
@@ -46,14 +47,35 @@ class FakeAuthManager:
         return details.id in self.readable
 
 
-@pytest.fixture(scope="module")
-def engine() -> Any:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def engine(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Airflow's own schema, on SQLite (the demo's) and on Postgres (a deployment's): JSON
+    columns and types differ, and SQLite lets through what Postgres refuses."""
     import_all_models()
-    engine = create_engine(
-        "sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool
-    )
-    Base.metadata.create_all(engine)
-    return engine
+    if request.param == "sqlite":
+        engine = create_engine(
+            "sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool
+        )
+        Base.metadata.create_all(engine)
+        yield engine
+        return
+    if postgres_bindir() is None:
+        pytest.skip("Debian's postgresql is not installed (scripts/setup.sh installs it as root)")
+    with running_postgres() as url:
+        engine = create_engine(url)
+
+        # The fixtures below insert only the rows the page reads (an XCom without its DAG, run
+        # and task instance), as SQLite, which enforces no foreign keys, lets them. On Postgres
+        # the test user is the superuser, who can switch the foreign-key triggers off.
+        @event.listens_for(engine, "connect")
+        def no_foreign_keys(connection: Any, _record: Any) -> None:
+            with connection.cursor() as cursor:
+                cursor.execute("SET session_replication_role = replica")
+
+        Base.metadata.create_all(engine)
+
+        yield engine
+        engine.dispose()
 
 
 @pytest.fixture
