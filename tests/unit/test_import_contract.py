@@ -14,6 +14,7 @@ layer                      may not import
 ``sensors``                ``operators``; ``triggers`` only inside a function (lazily)
 ``get_provider_info``      ``airflow``, ``requests``, the adapters (every CLI call loads it)
 every layer but testing    ``testing`` (the shipped sandbox is a test utility)
+every runtime layer        ``plugins`` (the Airflow plugin: only Airflow loads it)
 =========================  =================================================================
 
 Every import counts: module level, inside functions (a lazy import is still a dependency), and
@@ -38,7 +39,7 @@ import pytest
 PACKAGE_DIR = Path(__file__).resolve().parents[2] / "airflow_provider_coinstats"
 PACKAGE = PACKAGE_DIR.name
 ADAPTERS = ("hooks", "operators", "sensors", "triggers")
-LAYERS = ("api", "credits", "common", *ADAPTERS, "testing")
+LAYERS = ("api", "credits", "common", *ADAPTERS, "plugins", "testing")
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,10 @@ RULES = (
         (ours("triggers"),),
         "the trigger loads on deferral, not when a DAG file imports the sensor",
         eager_only=True,
+    ),
+    *(
+        Rule(layer, (ours("plugins"),), "only Airflow loads the plugin (its entry point)")
+        for layer in ("api", "credits", "common", *ADAPTERS, "get_provider_info", "exceptions")
     ),
     *(
         Rule(layer, (ours("testing"),), "nothing at run time imports the test sandbox")
