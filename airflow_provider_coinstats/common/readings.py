@@ -40,7 +40,10 @@ log = logging.getLogger(__name__)
 
 HISTORY_VERSION = 1
 VARIABLE_PREFIX = "coinstats_readings_"
-MIN_WRITE_SECONDS = 10.0
+# Short: a changed reading held back is lost when the process ends (a passing gate's trigger, a
+# short task), and the history would end on figures older than the last reading. Pokes are 30 s
+# and more apart in practice, so this throttles only a fast test loop.
+MIN_WRITE_SECONDS = 1.0
 UNCHANGED_WRITE_SECONDS = 300.0
 #: (points younger than this, keep the last point of each bucket of this many seconds).
 TIERS: tuple[tuple[timedelta, int], ...] = (

@@ -113,8 +113,8 @@ def test_writes_are_throttled_while_figures_stay_the_same(monkeypatch: pytest.Mo
     usage = CreditUsage(1000, 100, 900, "PRO")
     assert record_reading("c", usage, T0, store=store)
     changed = CreditUsage(1000, 120, 880, "PRO")
-    clock[0] += 5
-    assert not record_reading("c", changed, T0 + timedelta(seconds=5), store=store)  # < 10 s
+    clock[0] += readings.MIN_WRITE_SECONDS / 2
+    assert not record_reading("c", changed, T0 + timedelta(seconds=5), store=store)  # too soon
     clock[0] += 55
     assert not record_reading("c", usage, T0 + timedelta(seconds=60), store=store)  # unchanged
     clock[0] += 1
