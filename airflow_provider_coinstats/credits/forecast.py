@@ -18,6 +18,8 @@ from airflow_provider_coinstats.api.models import Credits
 from airflow_provider_coinstats.credits.budget import CreditBudget, _figure
 
 DEFAULT_WINDOW = timedelta(days=3)
+#: The shortest span of readings a rate is projected from.
+MIN_SPAN = timedelta(hours=1)
 DAY = 86400.0
 
 
@@ -83,6 +85,12 @@ class Forecast:
             )
         if self.status == "one_reading":
             return "one credit reading so far: no burn rate yet"
+        if self.status == "too_short" and self.window_start and self.as_of:
+            minutes = int((self.as_of - self.window_start).total_seconds() // 60)
+            return (
+                f"{self.readings_used} credit readings over {minutes} min so far: too short "
+                f"to project a burn rate (a forecast needs {_span(MIN_SPAN)} of readings)"
+            )
         if self.status == "used_up":
             return f"credits are used up; the period ends on {end}"
         if self.status == "no_burn":
@@ -192,6 +200,17 @@ def forecast(
     if len(segment) < 2 or seconds <= 0:
         return Forecast(
             status="one_reading",
+            burn_per_day=None,
+            run_out_at=None,
+            window_start=first.at,
+            readings_used=len(segment),
+            **common,
+        )
+    if seconds < MIN_SPAN.total_seconds():
+        # Minutes of readings say little about a month: a demo's few calls would "run out" in
+        # days. Say what is there instead of projecting it.
+        return Forecast(
+            status="too_short",
             burn_per_day=None,
             run_out_at=None,
             window_start=first.at,

@@ -39,6 +39,22 @@ def test_one_reading_has_no_rate() -> None:
     assert result.describe() == "one credit reading so far: no burn rate yet"
 
 
+def test_minutes_of_readings_are_not_projected_over_a_month() -> None:
+    """A demo spends 12 credits in 5 minutes: at that rate 55,000 would last under 16 days, a
+    forecast nobody should act on."""
+    start = DEC_1 + timedelta(days=2)
+    readings = [R(start, 55_000), R(start + timedelta(minutes=5), 54_988)]
+    result = forecast(readings)
+    assert result.status == "too_short"
+    assert result.burn_per_day is None and result.runs_out_before_period_end is None
+    assert result.describe() == (
+        "2 credit readings over 5 min so far: too short to project a burn rate "
+        "(a forecast needs 1 hour of readings)"
+    )
+    longer = [*readings, R(start + timedelta(hours=1), 54_900)]
+    assert forecast(longer).status == "runs_out"  # an hour of readings is projected
+
+
 def test_runs_out_before_the_period_ends() -> None:
     # 10,000 left on 4 Dec, falling 1,000 a day: zero on 14 Dec... measured over 3 days.
     readings = daily(DEC_1, 13_000, 1_000, 3)
