@@ -99,20 +99,6 @@ def render_dag(report: Mapping[str, Any]) -> str:
     )
 
 
-def _left(c: Mapping[str, Any]) -> tuple[str, str]:
-    """Credits left: the latest reading, less what tasks spent after it (then an estimate)."""
-    remaining, total, since = c["remaining"], c["total"], c.get("spent_since_read") or 0
-    if remaining is None:
-        return "?", "credits left"
-    read = f"read {_moment(c['read_at'])}"
-    if since:
-        left = c["remaining_now"]
-        label = f"credits left, estimated · {read}: {_n(remaining)}, {_n(since)} spent since"
-    else:
-        left, label = remaining, f"credits left · {read}"
-    return f"{_n(left)} <small>of {_n(total)}</small>", label
-
-
 def _has_figures(c: Mapping[str, Any]) -> bool:
     drawn = bool((c.get("forecast") or {}).get("line"))
     return c["remaining"] is not None or bool(c["spend"]["calls"]) or bool(c["gates"]) or drawn
@@ -123,7 +109,10 @@ def _connection_card(c: Mapping[str, Any], links: Mapping[str, str]) -> str:
     remaining, total = c["remaining"], c["total"]
     figures = [
         (escape(str(c["plan"] or "unknown")), "plan"),
-        _left(c),
+        (
+            f"{_n(remaining)} <small>of {_n(total)}</small>" if remaining is not None else "?",
+            "credits left" + (f" · read {_moment(c['read_at'])}" if c["read_at"] else ""),
+        ),
         (_n(spend["credits"]), f"spent this period in {_n(spend['calls'])} calls"),
         (str(len(c["gates"])), "gates waiting"),
     ]

@@ -166,19 +166,10 @@ def connection_report(
     latest = history[-1] if history else None
     waiting = [g for g in gates if g.conn_id == conn_id]
     remaining = latest.remaining if latest else None
-    # What tasks spent after the latest reading: the reading does not show it yet (nothing reads
-    # credits after a pull), so "left now" is the reading less that spend, an estimate.
-    spent_since = sum(
-        r.connections[conn_id][0]
-        for r in in_period
-        if latest is not None and r.ended_at > latest.at
-    )
     return {
         "conn_id": conn_id,
         "plan": latest.subscription if latest else None,
         "remaining": remaining,
-        "spent_since_read": spent_since,
-        "remaining_now": None if remaining is None else remaining - spent_since,
         "total": latest.total if latest else None,
         "read_at": _iso(latest.at) if latest else None,
         "period": {"start": _iso(start), "end": _iso(end)},

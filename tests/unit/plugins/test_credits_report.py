@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow_provider_coinstats.common.gate import required_credits_value
-from airflow_provider_coinstats.plugins.credits_html import render_overview
 from airflow_provider_coinstats.plugins.credits_report import (
     Gate,
     connection_report,
@@ -188,29 +187,3 @@ def test_dag_report_lists_that_dags_spend_per_run_newest_first() -> None:
         ("b", 13, 7),
         ("a", 10, 5),
     ]
-
-
-def test_credits_left_now_is_the_latest_reading_less_what_tasks_spent_after_it() -> None:
-    read_at = START + timedelta(days=2)
-    history = [Point(read_at, remaining=54_988, used=45_012, total=100_000)]
-    records = [
-        record(spend_value("gate", "pull", 6, 3, at=read_at - timedelta(minutes=1))),  # in it
-        record(spend_value("wallets", "balances", 120, 1, at=read_at + timedelta(minutes=1))),
-    ]
-    report = connection_report(
-        "coinstats_default", period=(START, END), records=records, history=history, gates=[]
-    )
-    assert report["remaining"] == 54_988  # what CoinStats said
-    assert report["spent_since_read"] == 120
-    assert report["remaining_now"] == 54_868
-
-    html = render_overview(
-        {
-            "generated_at": read_at.isoformat(),
-            "period": {"start": START.isoformat(), "end": END.isoformat()},
-            "connections": [report],
-            "links": {"dag": "/dags/{dag_id}/plugin/x"},
-        }
-    )
-    assert "54,868 <small>of 100,000</small>" in html
-    assert "credits left, estimated" in html and "54,988, 120 spent since" in html
