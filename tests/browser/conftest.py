@@ -3,8 +3,10 @@ and triggerer as separate processes, a LocalExecutor, a SQLite metadata DB) with
 installed and the example DAGs, a CoinStats sandbox it talks to, and Debian's chromium driven by
 Playwright's Python package, logged in through the UI's own login form.
 
-Every fixture here is session-scoped: one Airflow serves every browser step (it takes a minute or
-two to start on a loaded 2-core machine). Everything started is stopped by PID at the end, also
+Every fixture here is module-scoped: one Airflow serves every browser step (it takes a minute or
+two to start on a loaded 2-core machine), and all of it, Playwright's event loop included, is
+gone before the rest of the suite runs (a sync Playwright left open keeps an event loop running
+in the main thread, and every asyncio test after it fails). Everything started is stopped by PID at the end, also
 when a step fails or the run is interrupted (SIGTERM is turned into KeyboardInterrupt so pytest's
 teardown runs).
 
@@ -193,7 +195,7 @@ def _all_healthy(health: dict[str, Any] | None) -> bool:
     return all((health.get(part) or {}).get("status") == "healthy" for part in parts)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser_sandbox() -> Iterator[Sandbox]:
     """The CoinStats stand-in every browser step talks to; its key is ``sandbox-key``."""
     with Sandbox(
@@ -202,7 +204,7 @@ def browser_sandbox() -> Iterator[Sandbox]:
         yield box
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def airflow_ui(
     tmp_path_factory: pytest.TempPathFactory, browser_sandbox: Sandbox
 ) -> Iterator[AirflowUI]:
@@ -272,7 +274,7 @@ def airflow_ui(
             deployment.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Debian's chromium, headless, through Playwright (never a browser Playwright downloads)."""
     missing = _missing_browser_prerequisite()
