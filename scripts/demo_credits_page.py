@@ -30,11 +30,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from demo import DAGS, ROOT, coinstats_backend, run, step, stream_dags_test
 
+# The usage report runs last: its reading, the newest on the page, then shows what the others spent.
 DEMO_DAGS = (
-    "example_coinstats_credit_usage",
     "example_coinstats_market_pull",
     "example_coinstats_credit_gate",
     "example_coinstats_wallet_balances",
+    "example_coinstats_credit_usage",
 )
 PAGE = "/coinstats/credits"
 
