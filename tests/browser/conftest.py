@@ -6,9 +6,9 @@ Playwright's Python package, logged in through the UI's own login form.
 Every fixture here is module-scoped: one Airflow serves every browser step (it takes a minute or
 two to start on a loaded 2-core machine), and all of it, Playwright's event loop included, is
 gone before the rest of the suite runs (a sync Playwright left open keeps an event loop running
-in the main thread, and every asyncio test after it fails). Everything started is stopped by PID at the end, also
-when a step fails or the run is interrupted (SIGTERM is turned into KeyboardInterrupt so pytest's
-teardown runs).
+in the main thread, and every asyncio test after it fails). Everything started is stopped by PID
+at the end, also when a step fails or the run is interrupted (SIGTERM is turned into
+KeyboardInterrupt so pytest's teardown runs).
 
 Screenshots go to ``tests/browser/screenshots/<test name>/`` (or under
 ``$COINSTATS_BROWSER_SCREENSHOTS``); the run's summary prints the folders.
