@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.plugins_manager import AirflowPlugin
+# The public path on every Airflow 3; 3.2.0 re-exports it without marking it as exported.
+from airflow.plugins_manager import AirflowPlugin  # type: ignore[attr-defined,unused-ignore]
 
 from airflow_provider_coinstats.common import spend_listener
 from airflow_provider_coinstats.plugins import reservation_listener
