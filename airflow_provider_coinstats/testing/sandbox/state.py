@@ -18,7 +18,7 @@ from airflow_provider_coinstats.api.validation import is_number
 from airflow_provider_coinstats.credits.estimates import normalize_path
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from airflow_provider_coinstats.api.models import Credits
     from airflow_provider_coinstats.testing.sandbox.accounts import Accounts
@@ -158,9 +158,15 @@ class Account:
 
 
 class RateLimiter:
-    """At most ``per_second`` answered API requests in any rolling second (None: no limit)."""
+    """At most ``per_second`` answered API requests in any rolling second (None: no limit).
 
-    def __init__(self, per_second: float | None = None) -> None:
+    :param clock: read once per request, under the lock, to stamp its arrival.
+    """
+
+    def __init__(
+        self, per_second: float | None = None, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._clock = clock
         self._lock = threading.Lock()
         self._stamps: deque[float] = deque()
         self._per_second: float | None = None
@@ -183,7 +189,7 @@ class RateLimiter:
         with self._lock:
             if self._per_second is None:
                 return True
-            now = time.monotonic()
+            now = self._clock()
             while self._stamps and self._stamps[0] <= now - 1.0:
                 self._stamps.popleft()
             allowed = len(self._stamps) < self._per_second
