@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +35,8 @@ DAGS_TEST_TIMEOUT = 900
 #: API call by default; on a loaded machine an answer can take longer (7 s seen), the worker
 #: retries a call that in fact went through, the retry is refused, and the task fails.
 LOADED_MACHINE_ENV = {"AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60"}
+#: An api-server starts in about 10 s on 2 idle cores; this only catches a hang.
+API_SERVER_STARTUP_DEADLINE = 600
 
 
 @contextmanager
@@ -161,3 +166,48 @@ def real_airflow(tmp_path_factory: pytest.TempPathFactory) -> RealAirflow:
     airflow = RealAirflow(tmp_path_factory.mktemp("airflow-home"))
     airflow.cli("db", "migrate")
     return airflow
+
+
+@contextmanager
+def running_api_server(
+    airflow: RealAirflow, log_dir: Path, settings: Mapping[str, str]
+) -> Iterator[str]:
+    """``airflow api-server`` for ``airflow``'s home on a free 127.0.0.1 port, with ``settings``
+    (``AIRFLOW__...`` variables) on top, until the block ends; yields its base URL
+    (``http://127.0.0.1:PORT``) once ``/api/v2/version`` answers. Its output goes to
+    ``log_dir/api-server.log``, whose tail a failed start shows."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **airflow.env,
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__WORKERS": "1",
+        **settings,
+    }
+    log = log_dir / "api-server.log"
+    base = f"http://127.0.0.1:{port}"
+    with log.open("w") as out:  # a file, not a pipe: an unread pipe stalls a chatty server
+        server = subprocess.Popen([AIRFLOW, "api-server"], env=env, stdout=out, stderr=out)
+        try:
+            deadline = time.monotonic() + API_SERVER_STARTUP_DEADLINE
+            while True:
+                assert server.poll() is None, log.read_text()[-3000:]
+                assert time.monotonic() < deadline, (
+                    f"the api-server did not answer within {API_SERVER_STARTUP_DEADLINE} s\n"
+                    + log.read_text()[-3000:]
+                )
+                try:
+                    urllib.request.urlopen(f"{base}/api/v2/version", timeout=10).close()
+                    break
+                except OSError:  # not listening yet (URLError and timeouts are OSErrors too)
+                    time.sleep(0.5)
+            yield base
+        finally:
+            server.terminate()  # a lone api-server exits cleanly on SIGTERM
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(timeout=10)

@@ -5,9 +5,6 @@ entry point, its views are registered, only a logged-in user gets in, and after 
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -18,7 +15,7 @@ import pytest
 from airflow_provider_coinstats.common.readings import parse_history, variable_key
 from airflow_provider_coinstats.testing.sandbox import Sandbox
 from tests.conftest import TEST_KEY, connection_json
-from tests.integration.conftest import AIRFLOW, RealAirflow
+from tests.integration.conftest import RealAirflow, running_api_server
 
 pytestmark = pytest.mark.integration
 
@@ -58,41 +55,12 @@ def ran(real_airflow: RealAirflow, tmp_path_factory: pytest.TempPathFactory) -> 
 @pytest.fixture(scope="module")
 def server(ran: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The api-server with the simple auth manager and a real login (not all-admins)."""
-    real_airflow = ran[0]
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {
-        **real_airflow.env,
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__WORKERS": "1",
+    settings = {
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "viewer:admin",
     }
-    log = tmp_path_factory.mktemp("api-server") / "api-server.log"
-    out = log.open("w")  # a file, not a pipe: an unread pipe stalls a chatty server
-    process = subprocess.Popen([AIRFLOW, "api-server"], env=env, stdout=out, stderr=out)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 600
-        while True:
-            assert process.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "the api-server did not answer within 600 s"
-            try:
-                urllib.request.urlopen(f"{base}/api/v2/version", timeout=10).close()
-                break
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.5)
+    with running_api_server(ran[0], tmp_path_factory.mktemp("api-server"), settings) as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        out.close()
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,6 @@ what the README tells users about it, and that a failed Test names no temporary 
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -23,7 +20,7 @@ from packaging.version import Version
 
 from airflow_provider_coinstats.testing.sandbox import Sandbox
 from tests.conftest import TEST_KEY
-from tests.integration.conftest import AIRFLOW, RealAirflow
+from tests.integration.conftest import RealAirflow, running_api_server
 
 pytestmark = pytest.mark.integration
 
@@ -45,40 +42,13 @@ def _call(url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
 def api_server(
     real_airflow: RealAirflow, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {
-        **real_airflow.env,
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__WORKERS": "1",
+    settings = {
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
     }
-    log = tmp_path_factory.mktemp("api-server") / "api-server.log"
-    out = log.open("w")  # a file, not a pipe: an unread pipe stalls a chatty server
-    server = subprocess.Popen([AIRFLOW, "api-server"], env=env, stdout=out, stderr=out)
-    base = f"http://127.0.0.1:{port}/api/v2"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "the api-server did not answer within 120 s"
-            try:
-                _call(f"{base}/version")
-                break
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.5)
-        yield base
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
-        out.close()
+    log_dir = tmp_path_factory.mktemp("api-server")
+    with running_api_server(real_airflow, log_dir, settings) as base:
+        yield f"{base}/api/v2"
 
 
 def _list_button_body(saved: dict[str, Any]) -> dict[str, Any]:
