@@ -14,7 +14,7 @@ Bytecode is cached, as on any real deployment: the interpreters run without
 Scenarios are interleaved round by round so that load on the machine hits all of them alike.
 
     .venv/bin/python bench/parse_cost.py             # 11 interpreters per scenario, ~2 min
-    .venv/bin/python bench/parse_cost.py --quick     # 2 per scenario, a smoke test
+    .venv/bin/python bench/parse_cost.py --quick     # 1 per scenario, no warm-up: a smoke test
 
 Needs the HTTP provider for its rows (``pip install -e '.[bench]'``); without it they are
 skipped. Starts no server and makes no network call.
@@ -114,7 +114,9 @@ def sample(code: str, env: dict[str, str]) -> dict[str, float]:
     return figures
 
 
-def measure(runs: int) -> tuple[dict[str, list[float]], list[float], list[str]]:
+def measure(
+    runs: int, *, warm_up: bool = True
+) -> tuple[dict[str, list[float]], list[float], list[str]]:
     """Per scenario, the milliseconds after ``airflow.sdk``; and the ``airflow.sdk`` times."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     home = tempfile.mkdtemp(prefix="coinstats-parse-cost-")
@@ -123,7 +125,7 @@ def measure(runs: int) -> tuple[dict[str, list[float]], list[float], list[str]]:
     have_http = importlib.util.find_spec("airflow.providers.http") is not None
     names = [name for name, (_, _, http) in SCENARIOS.items() if have_http or not http]
     skipped = [name for name in SCENARIOS if name not in names]
-    for name in names:  # warm-up: writes the bytecode caches, not counted
+    for name in names if warm_up else ():  # writes the bytecode caches, not counted
         sample(SCENARIOS[name][1], env)
     extra: dict[str, list[float]] = {name: [] for name in names}
     sdk: list[float] = []
@@ -165,9 +167,11 @@ def table(extra: dict[str, list[float]], sdk: list[float], skipped: list[str], r
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=11, help="interpreters per scenario (>= 5)")
-    parser.add_argument("--quick", action="store_true", help="2 interpreters: a smoke test")
+    parser.add_argument(
+        "--quick", action="store_true", help="1 interpreter per scenario, no warm-up: a smoke test"
+    )
     args = parser.parse_args()
-    runs = 2 if args.quick else args.runs
+    runs = 1 if args.quick else args.runs
     if not args.quick and not 5 <= runs <= 101:
         parser.error("--runs must be 5..101")
-    print(table(*measure(runs), runs))
+    print(table(*measure(runs, warm_up=not args.quick), runs))

@@ -211,3 +211,17 @@ def running_api_server(
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def admin_api_server(
+    real_airflow: RealAirflow, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """One api-server where every request is an admin's and the Test button is enabled, shared
+    by the tests that only read forms or test connections (a start costs a minute under load)."""
+    settings = {
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+    }
+    with running_api_server(real_airflow, tmp_path_factory.mktemp("api-server"), settings) as base:
+        yield base

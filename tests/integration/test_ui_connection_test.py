@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import airflow
@@ -20,7 +19,6 @@ from packaging.version import Version
 
 from airflow_provider_coinstats.testing.sandbox import Sandbox
 from tests.conftest import TEST_KEY
-from tests.integration.conftest import RealAirflow, running_api_server
 
 pytestmark = pytest.mark.integration
 
@@ -38,17 +36,9 @@ def _call(url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
         return error.code, json.loads(error.read())
 
 
-@pytest.fixture(scope="module")
-def api_server(
-    real_airflow: RealAirflow, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    settings = {
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
-    }
-    log_dir = tmp_path_factory.mktemp("api-server")
-    with running_api_server(real_airflow, log_dir, settings) as base:
-        yield f"{base}/api/v2"
+@pytest.fixture
+def api_server(admin_api_server: str) -> str:
+    return f"{admin_api_server}/api/v2"
 
 
 def _list_button_body(saved: dict[str, Any]) -> dict[str, Any]:
