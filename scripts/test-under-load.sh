@@ -5,6 +5,9 @@
 #
 #   bash scripts/test-under-load.sh [pytest arguments]
 #
+#   BUSY_WITH  the PID of other work that already keeps the cores busy (CI runs its other legs
+#              beside this one): the burners start only when that process has exited.
+#
 # The burners are stopped by PID when the run ends, also when it fails or is interrupted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,11 +25,20 @@ stop_burners() {
 trap stop_burners EXIT
 trap 'exit 130' INT TERM
 
+busy_with="${BUSY_WITH:-}"
 for _ in $(seq "$cores"); do
-  python3 -c "while True: pass" &
+  # Each burner waits (sleeping, not spinning) for BUSY_WITH to end, then burns in its place.
+  (
+    while [ -n "$busy_with" ] && kill -0 "$busy_with" 2>/dev/null; do sleep 1; done
+    exec python3 -c "while True: pass"
+  ) &
   burners+=("$!")
 done
-echo "==> $cores CPU burners running beside the tests (PIDs ${burners[*]})"
+if [ -n "$busy_with" ]; then
+  echo "==> $cores CPU burners (PIDs ${burners[*]}) take over when PID $busy_with ends"
+else
+  echo "==> $cores CPU burners running beside the tests (PIDs ${burners[*]})"
+fi
 
 started=$SECONDS
 status=0
