@@ -6,7 +6,7 @@ keyed by connection and endpoint. Only an attempt CoinStats answers with success
 counted: that is what it charges (the sandbox charges the same way), so a 429 or a 503 that the
 client retries costs nothing here either. Free endpoints (``GET /usage/credits``) are not metered.
 
-When the task ends, the listener (:mod:`~airflow_provider_coinstats.common.spend_listener`) calls
+When the task ends, the listener (:mod:`~airflow_provider_coinstats.plugins.spend_listener`) calls
 :func:`record_task_end`, which drains the meter and, when a priced call went out:
 
 - pushes XCom ``coinstats_spend`` (:func:`spend_record` describes the value);

@@ -13,8 +13,7 @@ from typing import Any
 # The public path on every Airflow 3; 3.2.0 re-exports it without marking it as exported.
 from airflow.plugins_manager import AirflowPlugin  # type: ignore[attr-defined,unused-ignore]
 
-from airflow_provider_coinstats.common import spend_listener
-from airflow_provider_coinstats.plugins import reservation_listener
+from airflow_provider_coinstats.plugins import reservation_listener, spend_listener
 
 #: Must match ``credits_app.URL_PREFIX`` and ``credits_app.DAG_VIEW_ROUTE`` (a unit test checks);
 #: repeated here so that building the plugin imports neither FastAPI nor the app.

@@ -10,6 +10,7 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
+
 def _get_json(url: str) -> Any:
     # A first request builds the provider list: slow on a loaded machine.
     with urllib.request.urlopen(url, timeout=120) as answer:

@@ -227,7 +227,7 @@ def test_the_listener_is_registered_through_the_plugin_entry_point() -> None:
 
     from airflow.sdk.listener import get_listener_manager
 
-    from airflow_provider_coinstats.common import spend_listener
+    from airflow_provider_coinstats.plugins import spend_listener
     from airflow_provider_coinstats.plugins.coinstats import CoinStatsPlugin
 
     (point,) = [e for e in entry_points(group="airflow.plugins") if e.name == "coinstats"]
@@ -241,7 +241,7 @@ def test_the_listener_is_registered_through_the_plugin_entry_point() -> None:
 def test_the_listener_resets_at_task_start_and_records_at_task_end(
     coinstats_conn: Sandbox,
 ) -> None:
-    from airflow_provider_coinstats.common import spend_listener
+    from airflow_provider_coinstats.plugins import spend_listener
 
     METER.add("coinstats_default", "GET /coins", 2)  # left over from an earlier task
     ti = FakeTI()
