@@ -7,9 +7,11 @@ driver (``bench/cluster/run.py``) sets these variables for every Airflow process
 - ``COINSTATS_BENCH_INTERVAL``: every gate's ``poke_interval`` in seconds;
 - ``COINSTATS_BENCH_REQUIRED``: the credits each gate requires and each spend task spends.
 
-``cluster_deferred`` holds deferred ``CreditBudgetSensor`` gates, ``cluster_reschedule`` the same
-in ``reschedule`` mode, ``cluster_http`` ``HttpSensor(deferrable=True)`` with a
-``response_check`` on ``/usage/credits`` (the comparison; it has no spend tasks).
+``cluster_deferred`` holds deferred ``CreditBudgetSensor`` gates, ``cluster_routed`` the same
+with ``queue="coinstats_routed"`` (so their triggers run on one triggerer only),
+``cluster_reschedule`` the same in ``reschedule`` mode, ``cluster_http``
+``HttpSensor(deferrable=True)`` with a ``response_check`` on ``/usage/credits`` (the
+comparison; it has no spend tasks).
 """
 
 from __future__ import annotations
@@ -29,7 +31,11 @@ CONN_ID = "coinstats_bench"
 #: GET /portfolio/snapshot/items costs 500 credits (credits/prices.py): REQUIRED / 500 calls.
 SPEND_PATH = "/portfolio/snapshot/items"
 SPEND_PRICE = 500
-DEFAULTS: dict[str, Any] = {"retries": 0}
+ROUTED_QUEUE = os.environ.get("COINSTATS_BENCH_ROUTED_QUEUE", "coinstats_routed")
+#: Absolute weights: a spend task (10) goes before any gate's next poke (1). With Airflow's
+#: default "downstream" rule a gate outweighs its own spend task, and 100 rescheduling gates on
+#: 4 slots would keep a passed gate's spend task queued behind them.
+DEFAULTS: dict[str, Any] = {"retries": 0, "weight_rule": "absolute"}
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 
 
@@ -44,7 +50,7 @@ def spend() -> int:
     return REQUIRED
 
 
-for mode in ("deferred", "reschedule"):
+for mode in ("deferred", "routed", "reschedule"):
     with DAG(
         dag_id=f"cluster_{mode}",
         schedule=None,
@@ -61,10 +67,13 @@ for mode in ("deferred", "reschedule"):
                 required_credits=REQUIRED,
                 poke_interval=INTERVAL,
                 timeout=4 * 60 * 60,
-                deferrable=mode == "deferred",
+                deferrable=mode in ("deferred", "routed"),
                 mode="reschedule" if mode == "reschedule" else "poke",
+                # The trigger's queue is the task's (with [triggerer] queues_enabled): only the
+                # triggerer started with --queues ...,coinstats_routed runs these gates.
+                **({"queue": ROUTED_QUEUE} if mode == "routed" else {}),
             )
-            gate >> spend.override(task_id=f"spend_{lane:03d}")()
+            gate >> spend.override(task_id=f"spend_{lane:03d}", priority_weight=10)()
 
 
 def _enough_credits(response: Any) -> bool:
