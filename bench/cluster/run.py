@@ -49,6 +49,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 SPEND_PATH = "/portfolio/snapshot/items"
 SPEND_PRICE = 500
 STARTING_REMAINING = 1000  # below any gate's requirement: every gate waits
+POOL = "coinstats_budget"  # cluster_reschedule_pool's one-slot pool (dags/cluster_gates.py)
+POOL_GATES = 20  # its lanes: a one-slot pool pokes them one at a time
 
 
 @dataclass
@@ -365,9 +367,19 @@ class Bench:
             3,
         )
 
-    def comparison(self, dag_id: str, label: str, report: Report | None = None) -> Waiting:
+    def comparison(
+        self,
+        dag_id: str,
+        label: str,
+        report: Report | None = None,
+        *,
+        gates: int | None = None,
+        intervals: int | None = None,
+        scenario: str = "reschedule (workers)",
+    ) -> Waiting:
         """N gates of ``dag_id`` waiting; with ``report``, then one refill of 3.5 gates' worth
         (reschedule gates: the pokes on the workers decide on the Variable's ledger)."""
+        gates = self.gates if gates is None else gates
         self.set_remaining(STARTING_REMAINING)
         run_id = self.trigger(dag_id)
         # Warm-up: let every gate start at least once (or the slots fill), then two intervals.
@@ -377,21 +389,19 @@ class Bench:
                 sum(
                     1 for s in self.states(run_id, "gate_").values() if s not in (None, "scheduled")
                 )
-                >= min(self.gates, 4)
+                >= min(gates, 4)
             ),
             600,
             2,
         )
         time.sleep(2 * self.interval)
-        waiting = self.measure(label, run_id, self.args.intervals)
+        waiting = self.measure(label, run_id, intervals or self.args.intervals)
         if report is not None:
             # Every gate pokes about once per N / (calls per interval) intervals: wait two such
             # rounds without a new pass before counting.
-            cycle = self.gates / max(waiting.calls_per_interval, 0.1) * self.interval
+            cycle = gates / max(waiting.calls_per_interval, 0.1) * self.interval
             quiet = min(max(2 * self.interval + 20, 2 * cycle), 900.0)
-            report.refills.append(
-                self.refill(run_id, self.refill_plan()[0], "reschedule (workers)", quiet=quiet)
-            )
+            report.refills.append(self.refill(run_id, self.refill_plan()[0], scenario, quiet=quiet))
         self.stop_run(dag_id, run_id)
         return waiting
 
@@ -466,6 +476,19 @@ class Bench:
                     "cluster_http", f"{self.gates} HttpSensor(deferrable=True, response_check=...)"
                 )
             )
+        # Last: a one-slot pool's run is slow, and the other scenarios must not wait on it.
+        pool_gates = min(self.gates, POOL_GATES)
+        self.cluster.api("POST", "/api/v2/pools", {"name": POOL, "slots": 1})
+        report.waiting.append(
+            self.comparison(
+                "cluster_reschedule_pool",
+                f"{pool_gates} CreditBudgetSensor, mode=reschedule, gate + spend in a 1-slot pool",
+                report,
+                gates=pool_gates,
+                intervals=2,
+                scenario=f"reschedule, {pool_gates} lanes in a 1-slot pool",
+            )
+        )
 
     def refill_plan(self) -> list[int]:
         """Partial refills of k.5 gates' worth (k = 3, 8; 3 in quick mode); the last refill (one

@@ -166,7 +166,13 @@ class Cluster:
                 f"{name}'s job row", lambda: self._new_triggerer_job(), 600, every_s=2
             )
         wait_for("api-server health", self._healthy, 600, every_s=3)
-        for dag_id in ("cluster_deferred", "cluster_routed", "cluster_reschedule", "cluster_http"):
+        for dag_id in (
+            "cluster_deferred",
+            "cluster_routed",
+            "cluster_reschedule",
+            "cluster_reschedule_pool",
+            "cluster_http",
+        ):
             wait_for(
                 f"DAG {dag_id} parsed",
                 lambda d=dag_id: self.api("GET", f"/api/v2/dags/{d}"),

@@ -9,7 +9,8 @@ driver (``bench/cluster/run.py``) sets these variables for every Airflow process
 
 ``cluster_deferred`` holds deferred ``CreditBudgetSensor`` gates, ``cluster_routed`` the same
 with ``queue="coinstats_routed"`` (so their triggers run on one triggerer only),
-``cluster_reschedule`` the same in ``reschedule`` mode, ``cluster_http``
+``cluster_reschedule`` the same in ``reschedule`` mode, ``cluster_reschedule_pool`` up to 20 such
+lanes with gate and spend task in a one-slot pool (the README's recipe), ``cluster_http``
 ``HttpSensor(deferrable=True)`` with a ``response_check`` on ``/usage/credits`` (the
 comparison; it has no spend tasks).
 """
@@ -50,7 +51,12 @@ def spend() -> int:
     return REQUIRED
 
 
-for mode in ("deferred", "routed", "reschedule"):
+#: The one-slot pool of ``cluster_reschedule_pool`` (the driver creates it).
+POOL = "coinstats_budget"
+#: Lanes of ``cluster_reschedule_pool``: one slot pokes them one at a time, so fewer.
+POOL_GATES = min(GATES, 20)
+
+for mode in ("deferred", "routed", "reschedule", "reschedule_pool"):
     with DAG(
         dag_id=f"cluster_{mode}",
         schedule=None,
@@ -60,7 +66,8 @@ for mode in ("deferred", "routed", "reschedule"):
         max_active_tasks=10_000,
         is_paused_upon_creation=False,
     ):
-        for lane in range(GATES):
+        pooled = {"pool": POOL} if mode == "reschedule_pool" else {}
+        for lane in range(POOL_GATES if mode == "reschedule_pool" else GATES):
             gate = CreditBudgetSensor(
                 task_id=f"gate_{lane:03d}",
                 coinstats_conn_id=CONN_ID,
@@ -68,12 +75,13 @@ for mode in ("deferred", "routed", "reschedule"):
                 poke_interval=INTERVAL,
                 timeout=4 * 60 * 60,
                 deferrable=mode in ("deferred", "routed"),
-                mode="reschedule" if mode == "reschedule" else "poke",
+                mode="poke" if mode in ("deferred", "routed") else "reschedule",
                 # The trigger's queue is the task's (with [triggerer] queues_enabled): only the
                 # triggerer started with --queues ...,coinstats_routed runs these gates.
                 **({"queue": ROUTED_QUEUE} if mode == "routed" else {}),
+                **pooled,
             )
-            gate >> spend.override(task_id=f"spend_{lane:03d}", priority_weight=10)()
+            gate >> spend.override(task_id=f"spend_{lane:03d}", priority_weight=10, **pooled)()
 
 
 def _enough_credits(response: Any) -> bool:
