@@ -27,9 +27,12 @@ ledger of the connection's shared poller (:mod:`airflow_provider_coinstats.commo
 with no ``await`` between deciding and reserving, so K gates needing R with C credits free admit
 at most floor(C / R). Between processes (several triggerers, poke/reschedule gates on workers)
 the Variable is read, changed and written back, which is not atomic: two processes deciding in
-the same instant can both admit. Make it exact by sending a connection's deferred gates to one
-triggerer (``[triggerer] queues_enabled = True``, a ``queue`` on the gates and
-``airflow triggerer --queues <queue>``), and by giving worker-side gates a one-slot pool.
+the same instant can both admit, and a poke that read the ledger before another process reserved
+writes it back without that reservation (the cluster benchmark's reschedule gates overshot).
+Make it exact by sending a connection's deferred gates to one triggerer (``[triggerer]
+queues_enabled = True``, a ``queue`` on the gates, ``airflow triggerer --queues default,<queue>``
+on exactly one triggerer and ``--queues default`` on the others), and by giving worker-side
+gates and their work a one-slot pool.
 """
 
 from __future__ import annotations

@@ -5,14 +5,19 @@ needs and then runs this file in the benchmark's own venv. It starts Postgres, R
 CoinStats sandbox and Airflow 3.3.2 (api-server, scheduler, dag-processor, one Celery worker with
 4 slots, two triggerers; CeleryExecutor) on 127.0.0.1 ports of its own, then measures:
 
-1. N deferred ``CreditBudgetSensor`` gates, each requiring R credits, waiting on one connection:
-   ``/usage/credits`` calls per poke interval (sandbox request log) and worker slots used
-   (task instances running, sampled);
-2. refills: the sandbox's balance set to C credits; gates passed against floor(C / R), and the
+1. routed: N deferred gates whose trigger queue (``queue="coinstats_routed"``, with
+   ``[triggerer] queues_enabled``) only triggerer-2 serves: deferred gates per triggerer, calls
+   per interval, and refills (below) decided by one triggerer's in-memory ledger;
+2. N deferred ``CreditBudgetSensor`` gates, each requiring R credits, waiting on one connection
+   across both triggerers: ``/usage/credits`` calls per poke interval (sandbox request log,
+   counted in a window of exactly that many intervals) and worker slots used (task instances
+   running, sampled);
+3. refills: the sandbox's balance set to C credits; gates passed against floor(C / R), and the
    time from the refill to the last spend task's success;
-3. failover: ``kill -9`` of one triggerer while gates wait; every task must succeed exactly once;
-4. the same N gates in ``reschedule`` mode and as ``HttpSensor(deferrable=True)`` with a
-   ``response_check``: calls per interval and slots used.
+4. failover: ``kill -9`` of one triggerer while gates wait; every task must succeed exactly once;
+5. the same N gates in ``reschedule`` mode (waiting, then one refill: how many of the workers'
+   pokes pass on one balance) and as ``HttpSensor(deferrable=True)`` with a ``response_check``:
+   calls per interval and slots used.
 
 It prints a markdown table and writes it, with the date and the machine, to a results file. It
 stops every process it started when it ends, fails or is interrupted.
@@ -38,12 +43,14 @@ from typing import Any
 import psycopg2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from services import REPO, Cluster, wait_for
+from services import REPO, ROUTED_QUEUE, Cluster, wait_for
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SPEND_PATH = "/portfolio/snapshot/items"
 SPEND_PRICE = 500
 STARTING_REMAINING = 1000  # below any gate's requirement: every gate waits
+POOL = "coinstats_budget"  # cluster_reschedule_pool's one-slot pool (dags/cluster_gates.py)
+POOL_GATES = 20  # its lanes: a one-slot pool pokes them one at a time
 
 
 @dataclass
@@ -59,10 +66,15 @@ class Waiting:
     intervals: int
     load: str
     spread: dict[str, int]
+    #: Seconds from the window's start at which credit calls arrived (sampled every ~0.5 s),
+    #: also for a few seconds past its end; the count is of those inside the window.
+    arrivals: list[float] = field(default_factory=list)
+    window_s: float = 0.0
 
 
 @dataclass
 class Refill:
+    scenario: str
     credits: int
     floor: int
     passed: int
@@ -139,9 +151,20 @@ class Bench:
         self.cluster.sandbox("POST", "/_sandbox/credits", {"total": used + remaining})
 
     def spread(self, run_id: str) -> dict[str, int]:
-        """Deferred gates of the run per triggerer (job id; 'none' while unassigned)."""
+        """Deferred gates of the run per triggerer (triggerer-1, triggerer-2; 'none' while
+        unassigned)."""
         rows = self.query(
             "select coalesce(t.triggerer_id::text, 'none'), count(*) from task_instance ti"
+            " join trigger t on t.id = ti.trigger_id"
+            " where ti.run_id = %s and ti.state = 'deferred' group by 1 order by 1",
+            run_id,
+        )
+        return {self.cluster.triggerer_name(str(k)): int(v) for k, v in rows}
+
+    def trigger_queues(self, run_id: str) -> dict[str, int]:
+        """The deferred gates' trigger queues (``trigger.queue``), counted."""
+        rows = self.query(
+            "select coalesce(t.queue, 'none'), count(*) from task_instance ti"
             " join trigger t on t.id = ti.trigger_id"
             " where ti.run_id = %s and ti.state = 'deferred' group by 1 order by 1",
             run_id,
@@ -163,17 +186,37 @@ class Bench:
         time.sleep(self.interval + 5)
 
     def measure(self, label: str, run_id: str, intervals: int) -> Waiting:
-        """Credit calls per interval and slots in use, over ``intervals`` poke intervals."""
-        start_calls = self.credit_calls()
+        """Credit calls per interval and slots in use, over ``intervals`` poke intervals.
+
+        The calls are counted in a window of exactly ``intervals`` intervals: the request log's
+        length is sampled every ~0.5 s, and the count is the last sample inside the window minus
+        the first. (Counting to the end of the loop's last turn, as before, let the window run
+        a few seconds long, and a triggerer polling every interval then sometimes showed one
+        reading more: 9 in 4 intervals with two triggerers, "2.2".)
+        """
+        window = intervals * self.interval
         running: list[int] = []
         queued: list[int] = []
-        end = time.monotonic() + intervals * self.interval
-        while time.monotonic() < end:
-            states = self.states(run_id, "gate_")
-            running.append(sum(1 for s in states.values() if s == "running"))
-            queued.append(sum(1 for s in states.values() if s == "queued"))
-            time.sleep(2)
-        calls = self.credit_calls() - start_calls
+        t0 = time.monotonic()
+        samples = [(0.0, self.credit_calls())]
+        next_states = 0.0
+        while samples[-1][0] < window + 10:  # a few seconds past the end, to show the edge
+            elapsed = time.monotonic() - t0
+            if elapsed >= next_states and elapsed < window:
+                states = self.states(run_id, "gate_")
+                running.append(sum(1 for s in states.values() if s == "running"))
+                queued.append(sum(1 for s in states.values() if s == "queued"))
+                next_states = elapsed + 2
+            time.sleep(0.5)
+            at = time.monotonic() - t0
+            samples.append((at, self.credit_calls()))
+        inside = [count for at, count in samples if at <= window]
+        calls = inside[-1] - samples[0][1]
+        arrivals = [
+            at
+            for (at, count), (_, before) in zip(samples[1:], samples, strict=False)
+            for _ in range(count - before)
+        ]
         states = self.states(run_id, "gate_")
         return Waiting(
             label=label,
@@ -185,14 +228,25 @@ class Bench:
             intervals=intervals,
             load=_load(),
             spread=self.spread(run_id),
+            arrivals=arrivals,
+            window_s=max(at for at, _ in samples if at <= window),
         )
 
-    def refill(self, run_id: str, remaining: int) -> Refill:
-        """Set the balance, wait until the gates it lets through have spent, count them."""
+    def refill(
+        self, run_id: str, remaining: int, scenario: str, *, quiet: float | None = None
+    ) -> Refill:
+        """Set the balance, wait until the gates it lets through have spent, count them.
+
+        :param quiet: seconds without a new pass that end the wait (default two intervals and
+            20 s: a deferred gate decides within one interval of a change). Reschedule gates
+            wait in ``scheduled``/``queued``/``up_for_reschedule`` between pokes, so with a
+            ``quiet`` given those states do not count as "still resuming".
+        """
         before = {t for t, s in self.states(run_id, "gate_").items() if s == "success"}
         refilled = time.time()
         self.set_remaining(remaining)
-        quiet = 2 * self.interval + 20  # a gate decides within two intervals of a change
+        rescheduling = quiet is not None
+        quiet = 2 * self.interval + 20 if quiet is None else quiet
         last_change = time.monotonic()
         seen = set(before)
         deadline = time.monotonic() + 600 + 10 * self.gates
@@ -208,7 +262,7 @@ class Bench:
                 not in ("success", "failed", "upstream_failed")
                 for t in new
             )
-            resuming = any(
+            resuming = not rescheduling and any(
                 s in ("scheduled", "queued", "running", "up_for_reschedule") for s in gates.values()
             )
             if not pending_spend and not resuming and time.monotonic() - last_change > quiet:
@@ -226,13 +280,14 @@ class Bench:
         ok = [end for _, state, end in ends if state == "success"]
         gates = self.states(run_id, "gate_")
         return Refill(
+            scenario=scenario,
             credits=remaining,
             floor=remaining // self.required,
             passed=len(lanes),
             spent_ok=len(ok),
             spend_failed=sum(1 for _, state, _ in ends if state != "success"),
             seconds_to_last_success=(max(float(e) for e in ok) - refilled) if ok else None,
-            waiting_after=sum(1 for s in gates.values() if s == "deferred"),
+            waiting_after=sum(1 for s in gates.values() if s not in ("success", "failed")),
         )
 
     def failover(self, run_id: str) -> Failover:
@@ -252,7 +307,7 @@ class Bench:
         def on_live_triggerers() -> bool:
             # The killed triggerer's job stops heartbeating; a live one beats every few seconds.
             live = {
-                str(job_id)
+                self.cluster.triggerer_name(str(job_id))
                 for (job_id,) in self.query(
                     "select id from job where job_type = 'TriggererJob' and latest_heartbeat > %s",
                     killed_at + dt.timedelta(seconds=10),
@@ -272,7 +327,7 @@ class Bench:
             "deferred, after kill -9 of one triggerer", run_id, max(2, self.args.intervals // 2)
         )
         waiting = sum(1 for s in self.states(run_id, "gate_").values() if s == "deferred")
-        self.refill(run_id, waiting * self.required + self.required // 2)
+        self.refill(run_id, waiting * self.required + self.required // 2, "failover")
         rows = self.query(
             "select task_id, state, try_number from task_instance where run_id = %s", run_id
         )
@@ -298,13 +353,15 @@ class Bench:
         )
 
     def stop_run(self, dag_id: str, run_id: str) -> None:
-        """Fail a comparison run and wait until none of its tasks holds a slot or a trigger."""
+        """Fail a comparison run and wait until none of its tasks holds a slot or a trigger.
+        (A poke that ends just after the run was failed can leave its gate ``up_for_reschedule``
+        for good; that holds nothing, and the failed run never schedules it again.)"""
         self.cluster.api("PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}", {"state": "failed"})
         wait_for(
             f"{dag_id} stopped",
             lambda: (
                 not any(
-                    s in ("running", "queued", "scheduled", "deferred", "up_for_reschedule")
+                    s in ("running", "queued", "deferred")
                     for s in self.states(run_id, "gate_").values()
                 )
             ),
@@ -312,7 +369,19 @@ class Bench:
             3,
         )
 
-    def comparison(self, dag_id: str, label: str) -> Waiting:
+    def comparison(
+        self,
+        dag_id: str,
+        label: str,
+        report: Report | None = None,
+        *,
+        gates: int | None = None,
+        intervals: int | None = None,
+        scenario: str = "reschedule (workers)",
+    ) -> Waiting:
+        """N gates of ``dag_id`` waiting; with ``report``, then one refill of 3.5 gates' worth
+        (reschedule gates: the pokes on the workers decide on the Variable's ledger)."""
+        gates = self.gates if gates is None else gates
         self.set_remaining(STARTING_REMAINING)
         run_id = self.trigger(dag_id)
         # Warm-up: let every gate start at least once (or the slots fill), then two intervals.
@@ -322,18 +391,57 @@ class Bench:
                 sum(
                     1 for s in self.states(run_id, "gate_").values() if s not in (None, "scheduled")
                 )
-                >= min(self.gates, 4)
+                >= min(gates, 4)
             ),
             600,
             2,
         )
         time.sleep(2 * self.interval)
-        waiting = self.measure(label, run_id, self.args.intervals)
-        self.stop_run(dag_id, run_id)
+        waiting = self.measure(label, run_id, intervals or self.args.intervals)
+        if report is not None:
+            # Every gate pokes about once per N / (calls per interval) intervals: wait two such
+            # rounds without a new pass before counting.
+            cycle = gates / max(waiting.calls_per_interval, 0.1) * self.interval
+            quiet = min(max(2 * self.interval + 20, 2 * cycle), 900.0)
+            report.refills.append(self.refill(run_id, self.refill_plan()[0], scenario, quiet=quiet))
+        try:
+            self.stop_run(dag_id, run_id)
+        except TimeoutError as err:  # keep what was measured; the next scenario may still run
+            if report is not None:
+                report.notes.append(f"{err}")
         return waiting
 
     # -- the whole benchmark ----------------------------------------------------------------
+    def routed(self, report: Report) -> None:
+        """N deferred gates whose triggers only triggerer-2 may run, both triggerers alive."""
+        self.set_remaining(STARTING_REMAINING)
+        run_id = self.trigger("cluster_routed")
+        self.wait_deferred(run_id)
+        queues = self.trigger_queues(run_id)
+        report.waiting.append(
+            self.measure(
+                f"{self.gates} deferred, routed: queue `{ROUTED_QUEUE}`, only triggerer-2 "
+                "serves it",
+                run_id,
+                self.args.intervals,
+            )
+        )
+        report.notes.append(f"Routed run: the deferred gates' trigger queues were {queues}.")
+        for remaining in self.refill_plan():
+            report.refills.append(self.refill(run_id, remaining, "routed to one triggerer"))
+        still = sum(1 for s in self.states(run_id, "gate_").values() if s == "deferred")
+        if still:
+            report.refills.append(
+                self.refill(
+                    run_id, still * self.required + self.required // 2, "routed to one triggerer"
+                )
+            )
+
     def run(self, report: Report) -> None:
+        if self.args.only_worker_gates:
+            self.worker_gates(report)
+            return
+        self.routed(report)
         self.set_remaining(STARTING_REMAINING)
         run_id = self.trigger("cluster_deferred")
         self.wait_deferred(run_id)
@@ -346,12 +454,12 @@ class Bench:
         )
         partial = self.refill_plan()
         for remaining in partial:
-            report.refills.append(self.refill(run_id, remaining))
+            report.refills.append(self.refill(run_id, remaining, "2 triggerers"))
         still = sum(1 for s in self.states(run_id, "gate_").values() if s == "deferred")
         if self.args.quick:
             if still:
                 report.refills.append(
-                    self.refill(run_id, still * self.required + self.required // 2)
+                    self.refill(run_id, still * self.required + self.required // 2, "2 triggerers")
                 )
         elif still:
             report.failover = self.failover(run_id)
@@ -364,17 +472,36 @@ class Bench:
             second = self.trigger("cluster_deferred")
             self.wait_deferred(second)
             report.failover = self.failover(second)
-        if not self.args.quick:
-            report.waiting.append(
-                self.comparison(
-                    "cluster_reschedule", f"{self.gates} CreditBudgetSensor, mode=reschedule"
-                )
+        self.worker_gates(report, http=not self.args.quick)
+
+    def worker_gates(self, report: Report, *, http: bool = False) -> None:
+        """The comparisons: gates waiting on workers (and the HttpSensor)."""
+        report.waiting.append(
+            self.comparison(
+                "cluster_reschedule",
+                f"{self.gates} CreditBudgetSensor, mode=reschedule",
+                report,
             )
+        )
+        if http:
             report.waiting.append(
                 self.comparison(
                     "cluster_http", f"{self.gates} HttpSensor(deferrable=True, response_check=...)"
                 )
             )
+        # Last: a one-slot pool's run is slow, and the other scenarios must not wait on it.
+        pool_gates = min(self.gates, POOL_GATES)
+        self.cluster.api("POST", "/api/v2/pools", {"name": POOL, "slots": 1})
+        report.waiting.append(
+            self.comparison(
+                "cluster_reschedule_pool",
+                f"{pool_gates} CreditBudgetSensor, mode=reschedule, gate + spend in a 1-slot pool",
+                report,
+                gates=pool_gates,
+                intervals=2,
+                scenario=f"reschedule, {pool_gates} lanes in a 1-slot pool",
+            )
+        )
 
     def refill_plan(self) -> list[int]:
         """Partial refills of k.5 gates' worth (k = 3, 8; 3 in quick mode); the last refill (one
@@ -427,15 +554,30 @@ def render(report: Report) -> str:
         )
     lines += [
         "",
-        "| refill: balance set to C | floor(C / R) | gates passed | spend ok | spend failed "
-        "| refill to last spend success (s) | still waiting |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "Credit calls are counted in a window of exactly `intervals` x poke_interval; the calls' "
+        "arrival times (s from the window's start, sampled every ~0.5 s; past the window's end "
+        "in brackets):",
+        "",
+    ]
+    for w in report.waiting:
+        if w.calls_per_interval <= 5:  # the deferred ones; the others are too many to list
+            inside = [f"{at:.0f}" for at in w.arrivals if at <= w.window_s]
+            past = [f"{at:.0f}" for at in w.arrivals if at > w.window_s]
+            lines.append(
+                f"- {w.label}: {len(inside)} in {w.window_s:.0f} s: {', '.join(inside)}"
+                + (f" [{', '.join(past)}]" if past else "")
+            )
+    lines += [
+        "",
+        "| gates | refill: balance set to C | floor(C / R) | gates passed | spend ok "
+        "| spend failed | refill to last spend success (s) | still waiting |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in report.refills:
         secs = f"{r.seconds_to_last_success:.0f}" if r.seconds_to_last_success is not None else "-"
         lines.append(
-            f"| {r.credits:,} | {r.floor} | **{r.passed}** | {r.spent_ok} | {r.spend_failed} "
-            f"| {secs} | {r.waiting_after} |"
+            f"| {r.scenario} | {r.credits:,} | {r.floor} | **{r.passed}** | {r.spent_ok} "
+            f"| {r.spend_failed} | {secs} | {r.waiting_after} |"
         )
     f = report.failover
     if f:
@@ -474,7 +616,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="smoke run: N = 10, one partial refill, no failover or comparisons",
+        help="smoke run: N = 10, one partial refill, no failover, no HttpSensor comparison",
+    )
+    parser.add_argument(
+        "--only-worker-gates",
+        action="store_true",
+        help="only the reschedule gates (one refill) and the one-slot pool's",
     )
     parser.add_argument(
         "--keep", action="store_true", help="keep the temp dir (logs, DB) afterwards"

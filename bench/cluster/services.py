@@ -26,6 +26,12 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 DAGS = Path(__file__).resolve().parent / "dags"
 SANDBOX_KEY = "sandbox-key"
+#: Airflow's ``[operators] default_queue``: every task's queue unless it names one.
+DEFAULT_QUEUE = "default"
+#: The queue of ``cluster_routed``'s gates: only triggerer-2 runs their triggers.
+ROUTED_QUEUE = "coinstats_routed"
+#: The Celery worker runs tasks of both queues (a gate starts on a worker before it defers).
+WORKER_QUEUES = f"{DEFAULT_QUEUE},{ROUTED_QUEUE}"
 
 
 def free_port() -> int:
@@ -70,6 +76,8 @@ class Cluster:
     interval: float
     required: int
     services: list[Service] = field(default_factory=list)
+    #: Job id of each triggerer, by name (``triggerer-1``: ``"4"``).
+    triggerer_jobs: dict[str, str] = field(default_factory=dict)
     pg_port: int = field(default_factory=free_port)
     redis_port: int = field(default_factory=free_port)
     sandbox_port: int = field(default_factory=free_port)
@@ -142,18 +150,51 @@ class Cluster:
         self.spawn("scheduler", [airflow, "scheduler"], env)
         self.spawn("dag-processor", [airflow, "dag-processor"], env)
         worker_env = {**env, "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())}
-        self.spawn("worker", [airflow, "celery", "worker", "--concurrency", "4"], worker_env)
-        for number in (1, 2):
+        self.spawn(
+            "worker",
+            [airflow, "celery", "worker", "--concurrency", "4", "--queues", WORKER_QUEUES],
+            worker_env,
+        )
+        # One after the other, so that each triggerer's job id is known (the job table does not
+        # say which process a job is): triggerer-1 serves the default queue only, triggerer-2
+        # also the routed queue, so cluster_routed's gates can only run on triggerer-2.
+        for number, queues in ((1, DEFAULT_QUEUE), (2, f"{DEFAULT_QUEUE},{ROUTED_QUEUE}")):
+            name = f"triggerer-{number}"
             trig_env = {**env, "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())}
-            self.spawn(f"triggerer-{number}", [airflow, "triggerer"], trig_env)
+            self.spawn(name, [airflow, "triggerer", "--queues", queues], trig_env)
+            self.triggerer_jobs[name] = wait_for(
+                f"{name}'s job row", lambda: self._new_triggerer_job(), 600, every_s=2
+            )
         wait_for("api-server health", self._healthy, 600, every_s=3)
-        for dag_id in ("cluster_deferred", "cluster_reschedule", "cluster_http"):
+        for dag_id in (
+            "cluster_deferred",
+            "cluster_routed",
+            "cluster_reschedule",
+            "cluster_reschedule_pool",
+            "cluster_http",
+        ):
             wait_for(
                 f"DAG {dag_id} parsed",
                 lambda d=dag_id: self.api("GET", f"/api/v2/dags/{d}"),
                 600,
                 3,
             )
+
+    def _new_triggerer_job(self) -> str | None:
+        """The id of a triggerer job not yet named in :attr:`triggerer_jobs`, if one started."""
+        import psycopg2
+
+        with psycopg2.connect(self.dsn) as db, db.cursor() as cur:
+            cur.execute("select id from job where job_type = 'TriggererJob' order by id")
+            ids = [str(row[0]) for row in cur.fetchall()]
+        db.close()
+        new = [i for i in ids if i not in self.triggerer_jobs.values()]
+        return new[0] if new else None
+
+    def triggerer_name(self, job_id: str) -> str:
+        """``triggerer-1`` for its job id (the id itself for anything else)."""
+        names = {v: k for k, v in self.triggerer_jobs.items()}
+        return names.get(job_id, job_id)
 
     def _healthy(self) -> bool:
         health = self.api("GET", "/api/v2/monitor/health")
@@ -324,6 +365,12 @@ class Cluster:
                 # min in queued) failed tasks that were only waiting their turn.
                 "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
                 "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "7200",
+                # A deferred task's trigger gets the task's queue, and a triggerer started
+                # with --queues runs only those queues' triggers (Airflow 3.2+). With it on,
+                # every triggerer needs --queues: one without runs only triggers that have no
+                # queue, and with this on no task's trigger is without one.
+                "AIRFLOW__TRIGGERER__QUEUES_ENABLED": "True",
+                "COINSTATS_BENCH_ROUTED_QUEUE": ROUTED_QUEUE,
                 "C_FORCE_ROOT": "1",  # Celery as root: the benchmark's machine is a throwaway
             }
         )
@@ -394,4 +441,4 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
-__all__ = ["Cluster", "Service", "free_port", "wait_for"]
+__all__ = ["DEFAULT_QUEUE", "ROUTED_QUEUE", "Cluster", "Service", "free_port", "wait_for"]
