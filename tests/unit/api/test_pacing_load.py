@@ -108,10 +108,10 @@ def delay_spread(slots: list[float], arrivals: list[float]) -> float:
 def test_200_concurrent_calls_paced_at_the_server_limit_earn_a_429_only_for_a_late_arrival(
     limited_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Retries as many as a connection allows: on a heavily loaded machine one late burst can get
+    # Retries as many as a connection allows: on a heavily loaded machine late arrivals can get
     # a request rejected more often than the default 3 retries absorb (the sandbox, like a
-    # strict server, counts rejected requests in the rolling second too). That is a retry
-    # budget, not pacing, and would fail this test for the wrong reason.
+    # strict server, counts rejected requests in the rolling second too; a helper's loaded run
+    # saw 44 of 200 calls give up that way). That is the retry budget, not pacing.
     monkeypatch.setenv(
         f"AIRFLOW_CONN_{CONN_ID.upper()}",
         connection_json(limited_sandbox.url, requests_per_second=LIMIT, max_retries=MAX_RETRIES),
@@ -123,20 +123,24 @@ def test_200_concurrent_calls_paced_at_the_server_limit_earn_a_429_only_for_a_la
         results, limiters = burst(CONN_ID, CALLS)
         elapsed = time.monotonic() - start
 
-    assert all(isinstance(result, CreditUsage) for result in results)
+    answered = [result for result in results if isinstance(result, CreditUsage)]
+    gave_up = [result for result in results if isinstance(result, CoinStatsRateLimitError)]
+    # Each call is answered or, if the machine held its requests back again and again, ends in
+    # the clear rate-limit error after its last retry: nothing else.
+    assert len(answered) + len(gave_up) == CALLS
     statuses = [record.status for record in limited_sandbox.requests]
-    assert statuses.count(200) == CALLS  # every call answered once, none sent twice
+    assert statuses.count(200) == len(answered)  # none sent twice
     rate_limited = statuses.count(429)
-    assert len(waits) == rate_limited  # one retry per 429, none for anything else
+    assert len(waits) == rate_limited - len(gave_up)  # a retry per 429 but a call's last
     # One bucket for the connection, shared by all 200 hooks, spacing requests 1.25 / LIMIT s.
     assert len({id(limiter) for limiter in limiters}) == 1
     interval = (1 + JITTER_ALLOWANCE) / LIMIT
     assert all(b - a >= interval * 0.999 for a, b in pairwise(slots))
     assert elapsed >= (CALLS - 1) * interval
     # Pacing cannot stop the OS from holding a sent request back: with three busy loops on two
-    # cores, delays varied by 0.53 s and 88 requests earned a 429 (each retried once and
-    # answered). But with every delay within the allowance no 429 is possible (delay_spread), so
-    # any 429 must come with a measured late arrival; pacing at the bare rate fails here.
+    # cores, delays varied by 0.53 s and 88 requests earned a 429. But with every delay within
+    # the allowance no 429 is possible (delay_spread), so any 429, and so any call that gave up,
+    # must come with a measured late arrival; pacing at the bare rate fails here.
     assert len(slots) == len(arrivals) == len(statuses)
     spread = delay_spread(slots, arrivals)
     assert rate_limited == 0 or spread > JITTER_ALLOWANCE, (
