@@ -25,6 +25,7 @@ from airflow_provider_coinstats.api.config import (
     MIN_REQUESTS_PER_SECOND,
     MIN_RESPONSE_BYTES,
 )
+from airflow_provider_coinstats.common.reservations import DEFAULT_CONFIRM_DELAY
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -65,6 +66,25 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_coinstats.triggers.coinstats"],
             }
         ],
+        "config": {
+            "coinstats": {
+                "description": "Settings of the CoinStats provider.",
+                "options": {
+                    "reservation_confirm_delay": {
+                        "description": "Seconds a credit gate that reserved waits before it "
+                        "reads the reservation ledger again and passes only if its reservation "
+                        "is still there (another process's write at the same moment can drop "
+                        "it). Must exceed the slowest Variable read-and-write of any process; a "
+                        "write slower than 0.8 of it is logged. 0 turns the check off: only "
+                        "when all of a connection's gates decide in one triggerer.",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "10",
+                        "default": str(DEFAULT_CONFIRM_DELAY),
+                    },
+                },
+            },
+        },
         "connection-types": [
             {
                 "connection-type": "coinstats",

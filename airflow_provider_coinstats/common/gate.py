@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -84,6 +85,12 @@ def decide_and_reserve(
         return decision, 0
     claim.reserve_in(ledger, budget.required_credits)
     return decision, budget.required_credits
+
+
+def held_back(decision: BudgetDecision, why: str) -> BudgetDecision:
+    """``decision``, a pass that the reservation ledger would not let stand: waiting, because
+    ``why``."""
+    return replace(decision, passed=False, reason=f"waiting: {why}")
 
 
 def required_credits_value(

@@ -26,7 +26,9 @@ reservation ledger (:mod:`airflow_provider_coinstats.common.reservations`) in me
 reading first merges the stored ledger (another process's reservations and releases) and
 settles it against the new ``usedCredits``; triggers then decide and reserve on that in-memory
 ledger without an ``await`` in between, so among one triggerer's gates the reservations are
-exact. Each new reservation is written back at once (:meth:`SharedCreditPoller.reserved`).
+exact. Each new reservation is written back at once (:meth:`SharedCreditPoller.reserved`), on
+a fresh read only, and a gate passes once it survived the confirmation
+(:meth:`SharedCreditPoller.confirm`), which makes gates in other processes exact too.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 import pendulum
 
@@ -53,11 +56,15 @@ from airflow_provider_coinstats.api.exceptions import (
 from airflow_provider_coinstats.api.models import CreditUsage
 from airflow_provider_coinstats.common.readings import arecord_reading
 from airflow_provider_coinstats.common.reservations import (
+    WRITE_ATTEMPTS,
     Ledger,
     LedgerStore,
     VariableStore,
     aload,
     asave,
+    confirm_delay,
+    read_bound,
+    written_too_late,
 )
 
 ClientFactory = Callable[[str], Awaitable[CoinStatsClient]]
@@ -77,6 +84,16 @@ class Reading:
     error: CoinStatsError | None
     checked_at: datetime
     monotonic_at: float
+
+
+@dataclass(frozen=True)
+class _Write:
+    """What became of one reservation's write: ``written`` at monotonic time ``at``; the store
+    ``unreachable`` (the gate decides on this triggerer's own); or ``stale`` (no read was fresh
+    enough to write on: the gate decides again)."""
+
+    outcome: Literal["written", "unreachable", "stale"]
+    at: float = 0.0
 
 
 class SharedCreditPoller:
@@ -102,6 +119,9 @@ class SharedCreditPoller:
         self.ledger_users = 0
         self.ledger_store: LedgerStore = VariableStore()
         self._unsynced: set[str] = set()  # reserved here, not written back yet
+        self._writes: dict[str, asyncio.Future[_Write]] = {}  # each reservation's write
+        self._stored_read: tuple[float, asyncio.Future[Ledger]] | None = None  # for confirms
+        self.confirm_delay = confirm_delay()  # [coinstats] reservation_confirm_delay
         self._sync_lock: asyncio.Lock | None = None
         self._sync_task: asyncio.Future[None] | None = None
 
@@ -137,56 +157,135 @@ class SharedCreditPoller:
 
     def reserved(self, holder: str) -> None:
         """A trigger reserved in :attr:`ledger`: write the ledger back soon (one write for all
-        the triggers that reserved on the same reading)."""
+        the triggers that reserved on the same reading); :meth:`confirm` says if it held."""
         self._unsynced.add(holder)
+        self._writes[holder] = asyncio.get_running_loop().create_future()
         if self._sync_task is None:
             self._sync_task = asyncio.ensure_future(self._sync_ledger(None))
 
+    async def confirm(self, holder: str) -> bool:
+        """Whether ``holder``'s reservation stands: written, and still in the stored ledger
+        :attr:`confirm_delay` seconds later (a concurrent write in another process did not drop
+        it). True also when the store cannot be reached at all: the gate then decides on this
+        triggerer's ledger alone, as the warning said."""
+        try:
+            write = await asyncio.shield(self._writes[holder])
+        finally:
+            self._writes.pop(holder, None)
+        if write.outcome != "written" or self.confirm_delay <= 0:
+            return write.outcome != "stale"
+        not_before = write.at + self.confirm_delay
+        await asyncio.sleep(max(0.0, not_before - time.monotonic()))
+        try:
+            stored = await self._read_stored(not_before)
+        except Exception as error:
+            _log.warning(
+                "Could not read the credit reservations of connection %r to confirm %s: %s",
+                self.conn_id,
+                holder,
+                error,
+            )
+            return False
+        if holder in stored.reservations:
+            return True
+        if holder not in self._unsynced:
+            self.ledger.reservations.pop(holder, None)
+        return False
+
+    async def _read_stored(self, not_before: float) -> Ledger:
+        """The stored ledger, read at or after monotonic ``not_before``: the triggers confirming
+        the same write share one read."""
+        if self._stored_read is None or self._stored_read[0] < not_before:
+            read = asyncio.ensure_future(aload(self.ledger_store, self.conn_id))
+            self._stored_read = (time.monotonic(), read)
+        return await asyncio.shield(self._stored_read[1])
+
+    def _settle_writes(self, holders: set[str], write: _Write) -> None:
+        for holder in holders:
+            future = self._writes.get(holder)
+            if future is not None and not future.done():
+                future.set_result(write)
+
     async def _sync_ledger(self, usage: CreditUsage | None, read_at: float | None = None) -> None:
         """Merge the stored ledger with this process's unsaved reservations, settle it against
-        ``usage`` and write it back. A store that cannot be reached keeps the in-memory ledger
-        (and says so): the reading itself is still good."""
+        ``usage`` and write it back, on a fresh read only (see
+        :mod:`~airflow_provider_coinstats.common.reservations`). A store that cannot be read
+        keeps the in-memory ledger and writes nothing (and says so): the reading itself is
+        still good."""
         if self._sync_lock is None:
             self._sync_lock = asyncio.Lock()
         try:
             async with self._sync_lock:
-                try:
-                    stored = await aload(self.ledger_store, self.conn_id)
-                except Exception as error:
-                    _log.warning(
-                        "Could not read the credit reservations of connection %r (%s); "
-                        "deciding on this triggerer's own",
-                        self.conn_id,
-                        error,
-                    )
-                else:
-                    # No await from here to the write's start: what triggers reserve meanwhile
-                    # is in self.ledger and _unsynced, and goes with the next write.
-                    for holder in self._unsynced:
-                        if holder in self.ledger.reservations:
-                            stored.reservations[holder] = self.ledger.reservations[holder]
-                    if stored.seen_used is None:
-                        stored.seen_used = self.ledger.seen_used
-                    self.ledger = stored
-                dirty = bool(self._unsynced)
-                self._unsynced.clear()
-                if usage is not None:
-                    dirty = self.ledger.settle(usage.used_credits, read_at=read_at) or dirty
-                if dirty:
-                    try:
-                        await asave(self.ledger_store, self.conn_id, self.ledger)
-                    except Exception as error:
-                        _log.warning(
-                            "Could not store the credit reservations of connection %r: %s",
-                            self.conn_id,
-                            error,
-                        )
+                await self._merge_and_write(usage, read_at)
         finally:
             if usage is None:
                 self._sync_task = None
                 if self._unsynced:  # reserved while we wrote: write again
                     self._sync_task = asyncio.ensure_future(self._sync_ledger(None))
                 self._discard_if_unused()
+
+    async def _merge_and_write(self, usage: CreditUsage | None, read_at: float | None) -> None:
+        for _ in range(WRITE_ATTEMPTS):
+            started = time.monotonic()
+            try:
+                stored = await aload(self.ledger_store, self.conn_id)
+            except Exception as error:
+                _log.warning(
+                    "Could not read the credit reservations of connection %r (%s); "
+                    "deciding on this triggerer's own",
+                    self.conn_id,
+                    error,
+                )
+                if usage is not None:
+                    self.ledger.settle(usage.used_credits, read_at=read_at)
+                self._settle_writes(self._unsynced, _Write("unreachable"))
+                self._unsynced.clear()
+                return
+            took = time.monotonic() - started
+            if self.confirm_delay > 0 and took > read_bound(self.confirm_delay):
+                _log.warning(
+                    "Reading the credit reservations of connection %r took %.1f s, over %.1f s: "
+                    "reading again rather than writing on a stale read",
+                    self.conn_id,
+                    took,
+                    read_bound(self.confirm_delay),
+                )
+                continue
+            # No await from here to the write's start: what triggers reserve meanwhile is in
+            # self.ledger and _unsynced, and goes with the next write.
+            holders = set(self._unsynced)
+            self._unsynced.clear()
+            for holder in holders:
+                if holder in self.ledger.reservations:
+                    stored.reservations[holder] = self.ledger.reservations[holder]
+            if stored.seen_used is None:
+                stored.seen_used = self.ledger.seen_used
+            self.ledger = stored
+            dirty = bool(holders)
+            if usage is not None:
+                dirty = self.ledger.settle(usage.used_credits, read_at=read_at) or dirty
+            if not dirty:
+                return
+            try:
+                await asave(self.ledger_store, self.conn_id, self.ledger)
+            except Exception as error:
+                _log.warning(
+                    "Could not store the credit reservations of connection %r: %s",
+                    self.conn_id,
+                    error,
+                )
+                self._settle_writes(holders, _Write("unreachable"))
+                return
+            written_too_late(self.conn_id, time.monotonic() - started, self.confirm_delay)
+            self._settle_writes(holders, _Write("written", time.monotonic()))
+            return
+        # Every read was too slow: nothing written. The gates that reserved decide again.
+        if usage is not None:
+            self.ledger.settle(usage.used_credits, read_at=read_at)
+        for holder in self._unsynced:
+            self.ledger.reservations.pop(holder, None)
+        self._settle_writes(self._unsynced, _Write("stale"))
+        self._unsynced.clear()
 
     async def _fetch(self) -> Reading:
         usage: CreditUsage | None = None

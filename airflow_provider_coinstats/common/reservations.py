@@ -25,14 +25,21 @@ A reservation ends, whichever comes first:
 Guarantee: inside one triggerer every deferred gate of a connection decides on the in-memory
 ledger of the connection's shared poller (:mod:`airflow_provider_coinstats.common.polling`),
 with no ``await`` between deciding and reserving, so K gates needing R with C credits free admit
-at most floor(C / R). Between processes (several triggerers, poke/reschedule gates on workers)
-the Variable is read, changed and written back, which is not atomic: two processes deciding in
-the same instant can both admit, and a poke that read the ledger before another process reserved
-writes it back without that reservation (the cluster benchmark's reschedule gates overshot).
-Make it exact by sending a connection's deferred gates to one triggerer (``[triggerer]
-queues_enabled = True``, a ``queue`` on the gates, ``airflow triggerer --queues default,<queue>``
-on exactly one triggerer and ``--queues default`` on the others), and by giving worker-side
-gates and their work a one-slot pool.
+at most floor(C / R).
+
+Between processes (several triggerers, poke/reschedule gates on workers, the listeners) the
+Variable is read, changed and written back. Airflow offers no compare-and-set, so two processes
+can each write a ledger read before the other's write, and the later write drops the earlier
+one's reservation. A gate that reserved therefore passes only once its reservation has survived
+a *confirmation*: it waits ``[coinstats] reservation_confirm_delay`` seconds (D, default 5) after
+its write and reads the ledger again; a reservation missing then was dropped by a concurrent
+write, and the gate decides again instead of passing. This is Fischer's timed mutual exclusion
+applied to the ledger, and it holds while every write lands within D of the read it was made
+on: every writer reads again instead of writing when its read took over 0.4 D, and logs a
+warning when read to written took over 0.8 D (a gate elsewhere may then have passed on a
+reservation that write dropped). Two gates that both pass have then seen each other's
+reservation, so gates in any number of processes admit at most floor(C / R). ``D = 0`` turns
+confirmation off: for a connection whose gates all decide in one triggerer.
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -51,6 +58,52 @@ log = logging.getLogger(__name__)
 VARIABLE_PREFIX = "coinstats_reservations__"
 #: A reservation nothing else ends lasts this long (seconds).
 DEFAULT_RESERVATION_TIMEOUT = 3600.0
+#: ``[coinstats] reservation_confirm_delay``: how long a gate that reserved waits before it
+#: reads the ledger again to see its reservation survive (seconds).
+DEFAULT_CONFIRM_DELAY = 5.0
+MAX_CONFIRM_DELAY = 600.0
+#: Reads of a ledger write tried before giving up (each one took too long).
+WRITE_ATTEMPTS = 3
+
+
+def confirm_delay() -> float:
+    """``[coinstats] reservation_confirm_delay`` in seconds, within 0..600 (0: no confirmation).
+    A value that is not a number is the default, and a warning."""
+    from airflow.sdk import conf
+
+    text = conf.get("coinstats", "reservation_confirm_delay", fallback=None)
+    if text is None or not str(text).strip():
+        return DEFAULT_CONFIRM_DELAY
+    try:
+        value = float(text)
+    except ValueError:
+        log.warning(
+            "[coinstats] reservation_confirm_delay should be a number of seconds, got %r; using %g",
+            text,
+            DEFAULT_CONFIRM_DELAY,
+        )
+        return DEFAULT_CONFIRM_DELAY
+    return min(max(value, 0.0), MAX_CONFIRM_DELAY)
+
+
+def read_bound(delay: float) -> float:
+    """The age a ledger read may have when its write starts; an older one is read again."""
+    return 0.4 * delay
+
+
+def written_too_late(conn_id: str, took: float, delay: float) -> None:
+    """Warn when a write landed more than 0.8 D after its read: the confirmation's assumption."""
+    if delay > 0 and took > 0.8 * delay:
+        log.warning(
+            "Writing the credit reservations of connection %r took %.1f s from its read, over "
+            "the %.1f s that reservation_confirm_delay (%g s) allows: a gate in another process "
+            "may have passed on a reservation this write dropped; raise [coinstats] "
+            "reservation_confirm_delay above the slowest Variable write",
+            conn_id,
+            took,
+            0.8 * delay,
+            delay,
+        )
 
 
 def variable_key(conn_id: str) -> str:
@@ -263,6 +316,69 @@ class VariableStore:
         from airflow.sdk import Variable
 
         Variable.set(variable_key(conn_id), ledger.to_json())
+
+
+def update_ledger(
+    store: LedgerStore,
+    conn_id: str,
+    change: Callable[[Ledger], bool],
+    *,
+    delay: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> Ledger | None:
+    """Read ``conn_id``'s ledger, apply ``change`` (True: it changed the ledger) and write it
+    back, on a read younger than :func:`read_bound` when the write starts. ``change`` runs again
+    on every fresh read, so it must decide from the ledger it is given.
+
+    :returns: the ledger as written (or as read, when ``change`` left it alone); ``None`` when
+        every read took too long, and nothing was written.
+    :raises Exception: whatever the store raises.
+    """
+    for _ in range(WRITE_ATTEMPTS):
+        started = clock()
+        ledger = store.load(conn_id)
+        if not change(ledger):
+            return ledger
+        took = clock() - started
+        if delay > 0 and took > read_bound(delay):
+            log.warning(
+                "Reading the credit reservations of connection %r took %.1f s, over %.1f s: "
+                "reading again rather than writing on a stale read",
+                conn_id,
+                took,
+                read_bound(delay),
+            )
+            continue
+        store.save(conn_id, ledger)
+        written_too_late(conn_id, clock() - started, delay)
+        return ledger
+    return None
+
+
+def confirmed(
+    store: LedgerStore,
+    conn_id: str,
+    holder: str,
+    *,
+    delay: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
+    """Wait ``delay`` seconds after ``holder`` wrote its reservation, then read the ledger: True
+    when the reservation is still there, False when a concurrent write dropped it (or the
+    ledger cannot be read: the gate decides again rather than pass unconfirmed)."""
+    if delay <= 0:
+        return True
+    sleep(delay)
+    try:
+        return holder in store.load(conn_id).reservations
+    except Exception as error:
+        log.warning(
+            "Could not read the credit reservations of connection %r to confirm %s: %s",
+            conn_id,
+            holder,
+            error,
+        )
+        return False
 
 
 async def aload(store: LedgerStore, conn_id: str) -> Ledger:

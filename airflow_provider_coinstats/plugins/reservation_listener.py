@@ -55,7 +55,12 @@ def _task_finished(task_instance: Any) -> None:
         dag = getattr(task, "dag", None)
         if task is None or dag is None or not task.upstream_task_ids:
             return
-        from airflow_provider_coinstats.common.reservations import VariableStore
+        from airflow_provider_coinstats.common.reservations import (
+            Ledger,
+            VariableStore,
+            confirm_delay,
+            update_ledger,
+        )
         from airflow_provider_coinstats.sensors.coinstats import CreditBudgetSensor
 
         conn_ids = set()
@@ -69,11 +74,25 @@ def _task_finished(task_instance: Any) -> None:
                 and "{{" not in conn_id  # a templated id is only known to the gate's run
             ):
                 conn_ids.add(conn_id)
-        store = VariableStore()
+        store, delay = VariableStore(), confirm_delay()
+        changed = False
+
+        def finished(ledger: Ledger) -> bool:
+            nonlocal changed
+            changed = ledger.task_finished(task_instance.dag_id, task_instance.run_id, task.task_id)
+            return changed
+
         for conn_id in sorted(conn_ids):
-            ledger = store.load(conn_id)
-            if ledger.task_finished(task_instance.dag_id, task_instance.run_id, task.task_id):
-                store.save(conn_id, ledger)
+            # A fresh read only: a stale one written back could drop a gate's reservation.
+            written = update_ledger(store, conn_id, finished, delay=delay)
+            if written is None:
+                log.warning(
+                    "CoinStats credit reservations of connection %r: %s finished, but the "
+                    "ledger could not be written on a fresh read; they end when spent or expired",
+                    conn_id,
+                    task,
+                )
+            elif changed:
                 log.info(
                     "CoinStats credit reservations of connection %r: %s finished", conn_id, task
                 )

@@ -25,9 +25,10 @@ from airflow_provider_coinstats.hooks.coinstats import CoinStatsHook
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_coinstats.api.models import CreditUsage
     from airflow_provider_coinstats.common.gate import WaitLog
-    from airflow_provider_coinstats.common.reservations import Claim, Ledger
-    from airflow_provider_coinstats.credits.budget import CreditBudget
+    from airflow_provider_coinstats.common.reservations import Claim
+    from airflow_provider_coinstats.credits.budget import BudgetDecision, CreditBudget
 
 
 class CreditGateFailure(AirflowFailException):
@@ -185,16 +186,13 @@ class CreditBudgetSensor(BaseSensorOperator):
         emit_credit_gauges(self.coinstats_conn_id, usage)
         read_at = pendulum.now("UTC")
         claim = self._claim(context)
-        ledger = self._load_ledger() if claim is not None else None
-        before = None if ledger is None else ledger.to_json()
-        if ledger is not None:
-            ledger.settle(usage.used_credits, read_at=sent_at)
-        decision, reserved = decide_and_reserve(budget, usage, ledger, claim)
+        if claim is None:
+            decision, reserved = decide_and_reserve(budget, usage, None, None)
+        else:
+            decision, reserved = self._decide_on_ledger(budget, usage, claim, sent_at)
         if decision.impossible:
             # The reason starts "impossible: ..."; said once.
             raise self._cannot_pass(f"CoinStats credit gate: {decision.reason}")
-        if ledger is not None and ledger.to_json() != before:
-            self._save_ledger(ledger)
         result = gate_result(usage, decision, read_at, reserved)
         if decision.passed:
             self.log.info("%s", result["reason"])
@@ -229,24 +227,52 @@ class CreditBudgetSensor(BaseSensorOperator):
             timeout=float(timeout),
         )
 
-    def _load_ledger(self) -> Ledger:
-        """The connection's stored ledger; when Airflow cannot give it, an empty one (logged):
-        the gate still checks the balance itself."""
-        from airflow_provider_coinstats.common.reservations import Ledger, VariableStore
+    def _decide_on_ledger(
+        self, budget: CreditBudget, usage: CreditUsage, claim: Claim, sent_at: float
+    ) -> tuple[BudgetDecision, float]:
+        """Decide after what other gates hold, reserve when passing, write the ledger back,
+        and pass only once the reservation survived the confirmation (see
+        :mod:`~airflow_provider_coinstats.common.reservations`)."""
+        from airflow_provider_coinstats.common.gate import decide_and_reserve, held_back
+        from airflow_provider_coinstats.common.reservations import (
+            Ledger,
+            VariableStore,
+            confirm_delay,
+            confirmed,
+            figure,
+            update_ledger,
+        )
+
+        store, conn_id, delay = VariableStore(), self.coinstats_conn_id, confirm_delay()
+        outcome: list[tuple[BudgetDecision, float]] = []
+
+        def decide(ledger: Ledger) -> bool:
+            before = ledger.to_json()
+            ledger.settle(usage.used_credits, read_at=sent_at)
+            outcome[:] = [decide_and_reserve(budget, usage, ledger, claim)]
+            return ledger.to_json() != before
 
         try:
-            return VariableStore().load(self.coinstats_conn_id)
+            written = update_ledger(store, conn_id, decide, delay=delay)
         except Exception as error:
-            self.log.warning("Could not read the credit reservations (%s); checking only", error)
-            return Ledger()
-
-    def _save_ledger(self, ledger: Ledger) -> None:
-        from airflow_provider_coinstats.common.reservations import VariableStore
-
-        try:
-            VariableStore().save(self.coinstats_conn_id, ledger)
-        except Exception as error:
-            self.log.warning("Could not store the credit reservations: %s", error)
+            # Never write a ledger that was not read: it would drop every other reservation.
+            self.log.warning(
+                "Could not read or store the credit reservations (%s); checking only", error
+            )
+            return decide_and_reserve(budget, usage, Ledger(), claim)
+        decision, reserved = outcome[0]
+        if written is None:
+            return held_back(
+                decision,
+                "the credit reservations could not be written on a fresh read; will poke again",
+            ), 0
+        if reserved and not confirmed(store, conn_id, claim.holder, delay=delay):
+            why = (
+                f"the reservation of {figure(reserved)} was dropped by a ledger write made at the "
+                "same moment in another process; deciding again at the next poke"
+            )
+            return held_back(decision, why), 0
+        return decision, reserved
 
     def _cannot_pass(self, message: str) -> CreditGateFailure:
         """The failure for a gate that no wait can open, logged where the task log shows it."""

@@ -25,9 +25,10 @@ from airflow_provider_coinstats.common.gate import (
     decision_figures,
     error_means_wait,
     gate_result,
+    held_back,
 )
 from airflow_provider_coinstats.common.polling import acquire_poller, release_poller
-from airflow_provider_coinstats.common.reservations import Claim
+from airflow_provider_coinstats.common.reservations import Claim, figure
 from airflow_provider_coinstats.credits.budget import CreditBudget
 from airflow_provider_coinstats.hooks.coinstats import CoinStatsHook
 
@@ -166,9 +167,16 @@ class CreditBudgetTrigger(BaseTrigger):
                     impossible = CoinStatsInsufficientCreditsError(message)
                     yield TriggerEvent(GateEvent(error=impossible, fail_fast=True).to_event())
                     return
+                if decision.passed and reserved and self.claim is not None:
+                    poller.reserved(self.claim.holder)
+                    if not await poller.confirm(self.claim.holder):
+                        why = (
+                            f"the reservation of {figure(reserved)} did not stand (a ledger "
+                            "write made at the same moment in another process dropped it, or "
+                            "no fresh read of the ledger could be written on); deciding again"
+                        )
+                        decision, reserved = held_back(decision, why), 0
                 if decision.passed:
-                    if reserved and self.claim is not None:
-                        poller.reserved(self.claim.holder)
                     result = gate_result(usage, decision, reading.checked_at, reserved)
                     self.log.info("%s", result["reason"])
                     yield TriggerEvent(GateEvent(result=result).to_event())

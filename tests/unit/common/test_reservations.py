@@ -264,17 +264,15 @@ async def test_spent_credits_end_the_reservations_and_the_rest_decide_on_the_new
     try:
         await until(lambda: len(passed) == 2)
         assert [r["reserved_credits"] for r in passed] == [5_000, 5_000]
-        assert passed[1]["reserved_by_others"] == 5_000
+        # The second to decide saw the first's reservation (events may arrive in either order).
+        assert sorted(r["reserved_by_others"] for r in passed) == [0, 5_000]
         # The two spend what they reserved, and the account is topped up by 10,000 more.
         coinstats_conn.set_credits(used=100_000, total=110_000)
         await until(lambda: len(passed) == 4)
         # The first two reservations ended as spent: the third saw nothing held.
-        assert passed[2]["reason"] == (
-            "passed: 10,000 credits left, need 5,000 + reserve 0; reserved 5,000"
-        )
-        assert passed[3]["reason"].startswith(
-            "passed: 10,000 credits left, 5,000 reserved by 1 other gate"
-        )
+        later = sorted(r["reason"] for r in passed[2:])
+        assert later[0].startswith("passed: 10,000 credits left, 5,000 reserved by 1 other gate")
+        assert later[1] == "passed: 10,000 credits left, need 5,000 + reserve 0; reserved 5,000"
         # The last two hold theirs: written back right after they reserved.
         await until(lambda: len(store.load("coinstats_default").reservations) == 2)
         assert store.load("coinstats_default").seen_used == 100_000
