@@ -63,7 +63,7 @@ from airflow_provider_coinstats.common.reservations import (
     aload,
     asave,
     confirm_delay,
-    read_bound,
+    read_too_old,
     written_too_late,
 )
 
@@ -241,15 +241,7 @@ class SharedCreditPoller:
                 self._settle_writes(self._unsynced, _Write("unreachable"))
                 self._unsynced.clear()
                 return
-            took = time.monotonic() - started
-            if self.confirm_delay > 0 and took > read_bound(self.confirm_delay):
-                _log.warning(
-                    "Reading the credit reservations of connection %r took %.1f s, over %.1f s: "
-                    "reading again rather than writing on a stale read",
-                    self.conn_id,
-                    took,
-                    read_bound(self.confirm_delay),
-                )
+            if read_too_old(self.conn_id, time.monotonic() - started, self.confirm_delay):
                 continue
             # No await from here to the write's start: what triggers reserve meanwhile is in
             # self.ledger and _unsynced, and goes with the next write.

@@ -91,6 +91,20 @@ def read_bound(delay: float) -> float:
     return 0.4 * delay
 
 
+def read_too_old(conn_id: str, took: float, delay: float) -> bool:
+    """True (and a warning) when a read that took ``took`` seconds is too old to write on."""
+    if delay <= 0 or took <= read_bound(delay):
+        return False
+    log.warning(
+        "Reading the credit reservations of connection %r took %.1f s, over %.1f s: reading "
+        "again rather than writing on a stale read",
+        conn_id,
+        took,
+        read_bound(delay),
+    )
+    return True
+
+
 def written_too_late(conn_id: str, took: float, delay: float) -> None:
     """Warn when a write landed more than 0.8 D after its read: the confirmation's assumption."""
     if delay > 0 and took > 0.8 * delay:
@@ -339,15 +353,7 @@ def update_ledger(
         ledger = store.load(conn_id)
         if not change(ledger):
             return ledger
-        took = clock() - started
-        if delay > 0 and took > read_bound(delay):
-            log.warning(
-                "Reading the credit reservations of connection %r took %.1f s, over %.1f s: "
-                "reading again rather than writing on a stale read",
-                conn_id,
-                took,
-                read_bound(delay),
-            )
+        if read_too_old(conn_id, clock() - started, delay):
             continue
         store.save(conn_id, ledger)
         written_too_late(conn_id, clock() - started, delay)

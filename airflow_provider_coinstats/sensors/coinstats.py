@@ -69,7 +69,8 @@ class CreditBudgetSensor(BaseSensorOperator):
     :param deferrable: wait in the triggerer instead of a worker; defaults to
         ``[operators] default_deferrable``.
     :param reserve_credits: when the gate passes, reserve ``required_credits`` so that the
-        other gates of the connection decide on what is left after this work (see README,
+        other gates of the connection decide on what is left after this work, and pass once the
+        reservation has stood ``[coinstats] reservation_confirm_delay`` seconds (see README,
         "Gating on credits"); ``False`` only checks, as before reservations existed.
     :param reservation_timeout: seconds after which a reservation that nothing else ended
         (credits seen spent, every downstream task finished, the DAG run ended) ends anyway.

@@ -195,3 +195,112 @@ def test_four_gates_on_credits_for_two_pass_two_at_a_time(
         "passed: 12,000 credits left, 5,000 reserved by 1 other gate, need 5,000 + reserve 0; "
         "reserved 5,000" in trigger_logs
     )
+
+
+RACE_DAG_ID = "coinstats_reservation_dropped_e2e"
+RACE_DAG_FILE = f'''
+import json
+import pathlib
+import time
+
+import pendulum
+from airflow.sdk import DAG, Variable, task
+
+from airflow_provider_coinstats.sensors.coinstats import CreditBudgetSensor
+
+@task
+def racer(flag: str) -> None:
+    # Another process that keeps writing the ledger as it read it before the gate reserved.
+    while not pathlib.Path(flag).exists():
+        Variable.set(
+            "{variable_key("coinstats_default")}",
+            json.dumps({{"seen_used": None, "seen_at": None, "reservations": []}}),
+        )
+        pathlib.Path(flag + ".racing").touch()
+        time.sleep(0.2)
+
+@task.sensor(poke_interval=1, timeout=900)
+def racing(flag: str) -> bool:
+    return pathlib.Path(flag + ".racing").exists()
+
+@task
+def work() -> None:
+    pass
+
+with DAG(
+    dag_id="{RACE_DAG_ID}",
+    schedule="@once",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    is_paused_upon_creation=False,
+):
+    racer("{{flag}}")
+    # The gate starts once the racer writes: its very first reservation is dropped too.
+    racing("{{flag}}") >> CreditBudgetSensor(
+        task_id="gate", required_credits=5_000, mode="poke", poke_interval=1, timeout=900
+    ) >> work()
+'''
+
+
+@pytest.fixture
+def race_deployment(tmp_path: Path, sandbox: Sandbox, flag: Path) -> Iterator[Deployment]:
+    source = RACE_DAG_FILE.replace("{flag}", str(flag))
+    with deployed(tmp_path, sandbox, {RACE_DAG_ID: source}) as deployment:
+        yield deployment
+
+
+def task_log(deployment: Deployment, task_id: str) -> str:
+    return "".join(
+        path.read_text(errors="replace")
+        for path in (deployment.home / "logs").rglob("*")
+        if path.is_file() and f"task_id={task_id}" in str(path)
+    )
+
+
+def test_a_poking_gate_does_not_pass_while_another_process_drops_its_reservation(
+    race_deployment: Deployment, sandbox: Sandbox, flag: Path
+) -> None:
+    """Through real task processes and Airflow's Variable API, with the default 5 s
+    confirmation: every reservation the gate writes is overwritten within 0.2 s by the racer, so
+    it never stands and the gate never passes; once the racer stops, the next poke passes."""
+    deployment, deadline = race_deployment, time.monotonic() + DEADLINE_SECONDS
+
+    def gate_state() -> str | None:
+        rows = deployment.query(
+            "SELECT state FROM task_instance WHERE dag_id = ? AND task_id = 'gate'", RACE_DAG_ID
+        )
+        return rows[0][0] if rows else None
+
+    dropped = (
+        "waiting: the reservation of 5,000 was dropped by a ledger write made at the same "
+        "moment in another process; deciding again at the next poke"
+    )
+    deployment.wait_for(
+        "the gate to find its reservation dropped",
+        lambda: dropped in task_log(deployment, "gate") or None,
+        deadline,
+    )
+    # Two more pokes (one credit reading each), and still it has not passed on 55,000 free.
+    seen = sandbox.count(path="/usage/credits")
+    deployment.wait_for(
+        "two more pokes",
+        lambda: sandbox.count(path="/usage/credits") >= seen + 2 or None,
+        deadline,
+    )
+    assert gate_state() == "running"
+    assert "passed:" not in task_log(deployment, "gate")
+
+    flag.touch()  # the racer stops writing
+    deployment.wait_for(
+        "the run to succeed",
+        lambda: (
+            deployment.query(
+                "SELECT 1 FROM dag_run WHERE dag_id = ? AND state = 'success'", RACE_DAG_ID
+            )
+            or None
+        ),
+        deadline,
+    )
+    assert "passed: 55,000 credits left, need 5,000 + reserve 0; reserved 5,000" in task_log(
+        deployment, "gate"
+    )
