@@ -75,8 +75,8 @@ def get_provider_info() -> dict[str, Any]:
                         "reads the reservation ledger again and passes only if its reservation "
                         "is still there (another process's write at the same moment can drop "
                         "it). Must exceed the slowest Variable read-and-write of any process; a "
-                        "write slower than 0.8 of it is logged. 0 turns the check off: only "
-                        "when all of a connection's gates decide in one triggerer.",
+                        "write slower than 0.8 of it is logged. 0 turns the check off, which "
+                        "leaves concurrent gates in different processes able to overspend.",
                         "version_added": "0.1.0",
                         "type": "float",
                         "example": "10",

@@ -39,7 +39,8 @@ on: every writer reads again instead of writing when its read took over 0.4 D, a
 warning when read to written took over 0.8 D (a gate elsewhere may then have passed on a
 reservation that write dropped). Two gates that both pass have then seen each other's
 reservation, so gates in any number of processes admit at most floor(C / R). ``D = 0`` turns
-confirmation off: for a connection whose gates all decide in one triggerer. One writer is not
+confirmation off; even a connection whose gates all defer to one triggerer then has a writer
+elsewhere, as each deferrable gate checks once on its worker before deferring. One writer is not
 timed: the scheduler's DAG run listener, which releases inside the scheduler's own transaction
 (read to commit: normally well under a second, so under D).
 """
